@@ -1,0 +1,362 @@
+//! Every way an RPC can fail, and the one mapping of each onto a gRPC status
+//! with `google.rpc.ErrorInfo` (plus `BadRequest` / `RetryInfo` where they apply).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::pb;
+use crate::seam::{UpstreamError, UpstreamFailure};
+
+/// The `ErrorInfo.domain` of every error the gateway returns.
+pub const ERROR_DOMAIN: &str = "seam-grpc-gateway";
+
+/// An RPC failure with the ids it concerns, which go into `ErrorInfo.metadata`.
+#[derive(Debug)]
+pub struct GatewayError {
+    pub kind: ErrorKind,
+    metadata: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug)]
+pub enum ErrorKind {
+    /// A request field is invalid; nothing was sent to Seam.
+    InvalidArgument { field: &'static str, description: String },
+    /// No Seam credential: the gateway has none and the call carried none.
+    MissingCredential,
+    /// The `authorization` metadata is not `Bearer <token>`.
+    MalformedCredential,
+    /// Seam answered OK but without the object (e.g. `/events/get` with no event).
+    NotFound { what: &'static str },
+    /// A Seam call failed.
+    Upstream(UpstreamError),
+    /// The device cannot do what was asked (`can_remotely_lock` not true …);
+    /// no command was sent.
+    CapabilityMissing {
+        capability: &'static str,
+        device_errors: Vec<pb::DeviceIssue>,
+    },
+    /// The wait budget ran out while the action attempt was still pending.
+    AttemptStillPending { waited: Duration },
+    /// Seam stayed unreachable until the wait budget ran out.
+    AttemptUnobservable { cause: UpstreamError },
+    /// The gateway is shutting down.
+    ShuttingDown,
+}
+
+impl GatewayError {
+    pub fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            metadata: Vec::new(),
+        }
+    }
+
+    pub fn invalid_argument(field: &'static str, description: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument {
+            field,
+            description: description.into(),
+        })
+    }
+
+    /// Adds an id (device, attempt, …) to the `ErrorInfo` metadata.
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.metadata.push((key, value.into()));
+        self
+    }
+
+    /// Seam's `seam-request-id`, when the error came from a Seam answer.
+    pub fn seam_request_id(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::Upstream(e) | ErrorKind::AttemptUnobservable { cause: e } => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<UpstreamError> for GatewayError {
+    fn from(error: UpstreamError) -> Self {
+        Self::new(ErrorKind::Upstream(error))
+    }
+}
+
+impl From<GatewayError> for Status {
+    fn from(error: GatewayError) -> Self {
+        let GatewayError { kind, metadata } = error;
+        let mut details = ErrorDetails::new();
+        let mut info: HashMap<String, String> = metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+
+        let (code, reason, message) = match kind {
+            ErrorKind::InvalidArgument { field, description } => {
+                details.add_bad_request_violation(field, description.clone());
+                info.insert("field".into(), field.into());
+                (Code::InvalidArgument, "INVALID_ARGUMENT".to_owned(), format!("{field}: {description}"))
+            }
+            ErrorKind::MissingCredential => (
+                Code::Unauthenticated,
+                "MISSING_CREDENTIAL".to_owned(),
+                "no Seam credential: the gateway has no SEAM_API_KEY, so send `authorization: Bearer <Seam API key>` metadata"
+                    .to_owned(),
+            ),
+            ErrorKind::MalformedCredential => (
+                Code::Unauthenticated,
+                "MALFORMED_CREDENTIAL".to_owned(),
+                "the `authorization` metadata must be `Bearer <Seam credential>`".to_owned(),
+            ),
+            ErrorKind::NotFound { what } => (
+                Code::NotFound,
+                format!("{}_NOT_FOUND", what.to_uppercase()),
+                format!("Seam has no {what} with this id"),
+            ),
+            ErrorKind::Upstream(upstream) => upstream_status(upstream, &mut details, &mut info),
+            ErrorKind::CapabilityMissing {
+                capability,
+                device_errors,
+            } => {
+                let codes: Vec<&str> = device_errors.iter().map(|e| e.code.as_str()).collect();
+                for device_error in &device_errors {
+                    details.add_precondition_failure_violation(
+                        "DEVICE_ERROR",
+                        device_error.code.clone(),
+                        device_error.message.clone(),
+                    );
+                }
+                details.add_precondition_failure_violation(
+                    "CAPABILITY",
+                    capability,
+                    format!("the device does not report `{capability}: true`"),
+                );
+                info.insert("capability".into(), capability.into());
+                if !codes.is_empty() {
+                    info.insert("device_errors".into(), codes.join(","));
+                }
+                let mut message = format!("the device does not report `{capability}: true`; no command was sent");
+                if !codes.is_empty() {
+                    message.push_str(&format!(" (device errors: {})", codes.join(", ")));
+                }
+                (Code::FailedPrecondition, "CAPABILITY_MISSING".to_owned(), message)
+            }
+            ErrorKind::AttemptStillPending { waited } => (
+                Code::DeadlineExceeded,
+                "ACTION_ATTEMPT_STILL_PENDING".to_owned(),
+                format!(
+                    "the action attempt was still pending after {:.1}s; resume with WatchActionAttempt",
+                    waited.as_secs_f64()
+                ),
+            ),
+            ErrorKind::AttemptUnobservable { cause } => {
+                if let Some(request_id) = &cause.request_id {
+                    info.insert("seam_request_id".into(), request_id.clone());
+                }
+                (
+                    Code::Unavailable,
+                    "SEAM_UNAVAILABLE".to_owned(),
+                    format!("{cause}; the action attempt's outcome is unknown, resume with WatchActionAttempt"),
+                )
+            }
+            ErrorKind::ShuttingDown => (
+                Code::Unavailable,
+                "SHUTTING_DOWN".to_owned(),
+                "the gateway is shutting down; retry on another instance".to_owned(),
+            ),
+        };
+        details.set_error_info(reason, ERROR_DOMAIN, info);
+        Status::with_error_details(code, message, details)
+    }
+}
+
+fn upstream_status(
+    upstream: UpstreamError,
+    details: &mut ErrorDetails,
+    info: &mut HashMap<String, String>,
+) -> (Code, String, String) {
+    if let Some(request_id) = &upstream.request_id {
+        info.insert("seam_request_id".into(), request_id.clone());
+    }
+    info.insert("seam_path".into(), upstream.path.into());
+    let message = upstream.to_string();
+    let (code, reason) = match &*upstream.failure {
+        UpstreamFailure::Api {
+            http_status,
+            error_type,
+            validation_errors,
+            retry_after,
+            ..
+        } => {
+            info.insert("http_status".into(), http_status.to_string());
+            if let Some(validation_errors) = validation_errors {
+                add_validation_errors(details, "", validation_errors);
+            }
+            if let Some(delay) = retry_after {
+                details.set_retry_info(Some(*delay));
+            } else if *http_status == 429 {
+                details.set_retry_info(Some(Duration::from_secs(1)));
+            }
+            (code_for_http_status(*http_status), error_type.to_uppercase())
+        }
+        UpstreamFailure::Status {
+            http_status,
+            retry_after,
+        } => {
+            info.insert("http_status".into(), http_status.to_string());
+            if *http_status == 429 {
+                details.set_retry_info(Some(retry_after.unwrap_or(Duration::from_secs(1))));
+            }
+            let reason = match *http_status {
+                429 => "RATE_LIMITED",
+                401 => "UNAUTHORIZED",
+                403 => "FORBIDDEN",
+                s if s >= 500 => "SEAM_UNAVAILABLE",
+                _ => "SEAM_UNEXPECTED_ANSWER",
+            };
+            let code = match code_for_http_status(*http_status) {
+                // Without Seam's error body a 4xx cannot be attributed to the request.
+                Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition => Code::Unavailable,
+                code => code,
+            };
+            (code, reason.to_owned())
+        }
+        UpstreamFailure::MalformedBody { http_status, .. } => {
+            info.insert("http_status".into(), http_status.to_string());
+            (Code::Unavailable, "SEAM_MALFORMED_RESPONSE".to_owned())
+        }
+        UpstreamFailure::Timeout(_) => (Code::Unavailable, "SEAM_TIMEOUT".to_owned()),
+        UpstreamFailure::Unreachable => (Code::Unavailable, "SEAM_UNREACHABLE".to_owned()),
+        UpstreamFailure::Transport => (Code::Unavailable, "SEAM_CONNECTION_FAILED".to_owned()),
+    };
+    (code, reason, message)
+}
+
+fn code_for_http_status(http_status: u16) -> Code {
+    match http_status {
+        400 | 422 => Code::InvalidArgument,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        409 => Code::Aborted,
+        429 => Code::ResourceExhausted,
+        500..=599 => Code::Unavailable,
+        // 405 and friends mean the gateway called Seam wrongly: its own bug.
+        _ => Code::Internal,
+    }
+}
+
+/// Seam's `validation_errors` (`{"_errors": [..], "<param>": {"_errors": [..]}}`,
+/// nested for nested params) as `BadRequest` field violations.
+fn add_validation_errors(details: &mut ErrorDetails, prefix: &str, errors: &Value) {
+    let Value::Object(entries) = errors else { return };
+    for (key, value) in entries {
+        if key == "_errors" {
+            for message in value.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                details.add_bad_request_violation(prefix, message);
+            }
+        } else {
+            let field = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            add_validation_errors(details, &field, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(http_status: u16, error_type: &str) -> GatewayError {
+        UpstreamError {
+            failure: Box::new(UpstreamFailure::Api {
+                http_status,
+                error_type: error_type.into(),
+                message: "m".into(),
+                validation_errors: None,
+                retry_after: None,
+            }),
+            request_id: Some("request7".into()),
+            path: "/locks/get",
+        }
+        .into()
+    }
+
+    fn error_info(status: &Status) -> tonic_types::ErrorInfo {
+        status.get_details_error_info().expect("every status carries ErrorInfo")
+    }
+
+    #[test]
+    fn seam_errors_map_by_meaning() {
+        for (http_status, error_type, code, reason) in [
+            (400, "invalid_input", Code::InvalidArgument, "INVALID_INPUT"),
+            (401, "unauthorized", Code::Unauthenticated, "UNAUTHORIZED"),
+            (403, "forbidden", Code::PermissionDenied, "FORBIDDEN"),
+            (404, "device_not_found", Code::NotFound, "DEVICE_NOT_FOUND"),
+            (429, "rate_limited", Code::ResourceExhausted, "RATE_LIMITED"),
+            (503, "service_unavailable", Code::Unavailable, "SERVICE_UNAVAILABLE"),
+        ] {
+            let status = Status::from(api_error(http_status, error_type).with("device_id", "d1"));
+            assert_eq!(status.code(), code, "{http_status}");
+            let info = error_info(&status);
+            assert_eq!(info.reason, reason);
+            assert_eq!(info.domain, ERROR_DOMAIN);
+            assert_eq!(info.metadata["seam_request_id"], "request7");
+            assert_eq!(info.metadata["device_id"], "d1");
+        }
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_info_from_retry_after() {
+        let error: GatewayError = UpstreamError {
+            failure: Box::new(UpstreamFailure::Status {
+                http_status: 429,
+                retry_after: Some(Duration::from_secs(7)),
+            }),
+            request_id: None,
+            path: "/locks/get",
+        }
+        .into();
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let retry = status.get_details_retry_info().expect("RetryInfo");
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn validation_errors_become_field_violations() {
+        let error: GatewayError = UpstreamError {
+            failure: Box::new(UpstreamFailure::Api {
+                http_status: 400,
+                error_type: "invalid_input".into(),
+                message: "bad".into(),
+                validation_errors: Some(serde_json::json!({"_errors": [], "device_id": {"_errors": ["Required"]}})),
+                retry_after: None,
+            }),
+            request_id: None,
+            path: "/locks/get",
+        }
+        .into();
+        let status = Status::from(error);
+        let bad_request = status.get_details_bad_request().expect("BadRequest");
+        assert_eq!(bad_request.field_violations[0].field, "device_id");
+        assert_eq!(bad_request.field_violations[0].description, "Required");
+    }
+
+    #[test]
+    fn empty_503_is_unavailable() {
+        let error: GatewayError = UpstreamError {
+            failure: Box::new(UpstreamFailure::Status {
+                http_status: 503,
+                retry_after: None,
+            }),
+            request_id: Some("request9".into()),
+            path: "/locks/get",
+        }
+        .into();
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(error_info(&status).reason, "SEAM_UNAVAILABLE");
+    }
+}

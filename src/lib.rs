@@ -1,0 +1,120 @@
+//! seam-grpc-gateway: Seam's smart-lock HTTP API behind a typed gRPC interface.
+//!
+//! [`serve`] is the one place that owns transport policy. The generated client
+//! and message types are in [`pb`], so other Rust services can call the gateway
+//! with `pb::lock_service_client::LockServiceClient`.
+
+pub mod config;
+mod convert;
+mod credentials;
+mod error;
+mod paging;
+pub mod pb;
+pub mod seam;
+mod service;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+pub use config::Config;
+pub use error::ERROR_DOMAIN;
+
+use crate::credentials::CredentialSource;
+use crate::pb::action_attempt_service_server::ActionAttemptServiceServer;
+use crate::pb::device_service_server::DeviceServiceServer;
+use crate::pb::event_service_server::EventServiceServer;
+use crate::pb::lock_service_server::LockServiceServer;
+use crate::seam::{SeamClient, SeamClientOptions};
+use crate::service::{ActionAttemptApi, DeviceApi, EventApi, Gateway, LockApi};
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The HTTP client for Seam could not be built (TLS roots …).
+    SeamClient(reqwest::Error),
+    /// The reflection service could not read the descriptor set.
+    Reflection(tonic_reflection::server::Error),
+    /// The gRPC transport failed.
+    Transport(tonic::transport::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::SeamClient(e) => write!(f, "cannot build the Seam HTTP client: {e}"),
+            ServeError::Reflection(e) => write!(f, "cannot build gRPC reflection: {e}"),
+            ServeError::Transport(e) => write!(f, "gRPC transport failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// Serves the gateway on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let seam = SeamClient::new(SeamClientOptions {
+        endpoint: config.seam_endpoint.clone(),
+        request_timeout: config.upstream_timeout,
+    })
+    .map_err(ServeError::SeamClient)?;
+    let gateway = Arc::new(Gateway {
+        seam,
+        credentials: CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose())),
+    });
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<LockServiceServer<LockApi>>().await;
+    health_reporter.set_serving::<DeviceServiceServer<DeviceApi>>().await;
+    health_reporter
+        .set_serving::<ActionAttemptServiceServer<ActionAttemptApi>>()
+        .await;
+    health_reporter.set_serving::<EventServiceServer<EventApi>>().await;
+
+    let reflection_v1 = reflection_builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(ServeError::Reflection)?;
+    let reflection_v1alpha = reflection_builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(ServeError::Reflection)?;
+
+    let local_addr = listener.local_addr().ok();
+    // Serving from our own listener bypasses the builder's TCP_NODELAY: without
+    // it every small response waits on Nagle + delayed ACK (~40 ms).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(LockServiceServer::new(LockApi::new(gateway.clone())))
+        .add_service(DeviceServiceServer::new(DeviceApi::new(gateway.clone())))
+        .add_service(ActionAttemptServiceServer::new(ActionAttemptApi::new(gateway.clone())))
+        .add_service(EventServiceServer::new(EventApi::new(gateway)));
+
+    if let Some(address) = local_addr {
+        tracing::info!(%address, seam_endpoint = %config.seam_endpoint, pass_through = config.seam_api_key.is_none(), "ready to serve gRPC");
+    }
+    router
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(ServeError::Transport)
+}
+
+/// Reflection over everything served, for both reflection versions; each
+/// version also lists the other, so `grpcurl list` shows both.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(pb::ERROR_DETAILS_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}

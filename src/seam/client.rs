@@ -1,0 +1,314 @@
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::credential::Credential;
+use super::error::{UpstreamError, UpstreamFailure};
+use super::model::{ActionAttempt, Device, ErrorBody, Event, Pagination};
+
+/// How to reach Seam.
+#[derive(Debug, Clone)]
+pub struct SeamClientOptions {
+    /// Base URL, e.g. `https://connect.getseam.com`.
+    pub endpoint: String,
+    /// The most one HTTP request to Seam may take, connection included.
+    pub request_timeout: Duration,
+}
+
+/// A successful Seam answer with the `seam-request-id` it carried.
+#[derive(Debug, Clone)]
+pub struct Upstreamed<T> {
+    pub body: T,
+    pub request_id: Option<String>,
+}
+
+impl<T> Upstreamed<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Upstreamed<U> {
+        Upstreamed {
+            body: f(self.body),
+            request_id: self.request_id,
+        }
+    }
+}
+
+/// Which lock command to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockAction {
+    Lock,
+    Unlock,
+}
+
+impl LockAction {
+    fn path(self) -> &'static str {
+        match self {
+            LockAction::Lock => "/locks/lock_door",
+            LockAction::Unlock => "/locks/unlock_door",
+        }
+    }
+}
+
+/// The filters of one `/events/list` call.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// RFC 3339 bounds of the range, sent as Seam's `between`.
+    pub between: (String, String),
+    pub device_ids: Vec<String>,
+    pub event_types: Vec<String>,
+}
+
+/// Seam's HTTP API over one keep-alive connection pool.
+///
+/// Every call is a `POST` with a JSON body (Seam accepts POST on every
+/// endpoint), so filters with arrays need no query-string encoding. The client
+/// never retries: whether a call may be repeated is the caller's decision, and
+/// a lock command never is.
+#[derive(Debug, Clone)]
+pub struct SeamClient {
+    http: reqwest::Client,
+    endpoint: String,
+    request_timeout: Duration,
+}
+
+impl SeamClient {
+    pub fn new(options: SeamClientOptions) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout)
+            .tcp_nodelay(true)
+            // Seam's fake (Node) closes idle connections after 5 s; reusing one it
+            // is closing fails the request, so idle connections are dropped first.
+            .pool_idle_timeout(Duration::from_secs(4))
+            .user_agent(concat!("seam-grpc-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            endpoint: options.endpoint.trim_end_matches('/').to_owned(),
+            request_timeout: options.request_timeout,
+        })
+    }
+
+    pub async fn get_lock(
+        &self,
+        credential: &Credential,
+        device_id: &str,
+    ) -> Result<Upstreamed<Device>, UpstreamError> {
+        let answer = self
+            .post(credential, "/locks/get", json!({ "device_id": device_id }))
+            .await?;
+        take_field(answer, "/locks/get", "lock")
+    }
+
+    /// All locks matching `filters` (`/locks/list` has no pagination of its own).
+    pub async fn list_locks(
+        &self,
+        credential: &Credential,
+        filters: Value,
+    ) -> Result<Upstreamed<Vec<Device>>, UpstreamError> {
+        let answer = self.post(credential, "/locks/list", filters).await?;
+        take_field(answer, "/locks/list", "locks")
+    }
+
+    pub async fn get_device(
+        &self,
+        credential: &Credential,
+        device_id: &str,
+    ) -> Result<Upstreamed<Device>, UpstreamError> {
+        let answer = self
+            .post(credential, "/devices/get", json!({ "device_id": device_id }))
+            .await?;
+        take_field(answer, "/devices/get", "device")
+    }
+
+    /// One page of `/devices/list`; `filters` may carry `limit` and `page_cursor`.
+    pub async fn list_devices(
+        &self,
+        credential: &Credential,
+        filters: Value,
+    ) -> Result<Upstreamed<(Vec<Device>, Option<Pagination>)>, UpstreamError> {
+        let answer = self.post(credential, "/devices/list", filters).await?;
+        let pagination = answer
+            .body
+            .get("pagination")
+            .cloned()
+            .map(serde_json::from_value::<Pagination>)
+            .transpose()
+            .map_err(|e| malformed(&answer, "/devices/list", e))?;
+        let devices = take_field::<Vec<Device>>(answer, "/devices/list", "devices")?;
+        Ok(devices.map(|devices| (devices, pagination)))
+    }
+
+    pub async fn get_action_attempt(
+        &self,
+        credential: &Credential,
+        action_attempt_id: &str,
+    ) -> Result<Upstreamed<ActionAttempt>, UpstreamError> {
+        let body = json!({ "action_attempt_id": action_attempt_id });
+        let answer = self.post(credential, "/action_attempts/get", body).await?;
+        take_field(answer, "/action_attempts/get", "action_attempt")
+    }
+
+    /// Sends a lock or unlock command. Called once per command: never retried.
+    pub async fn start_lock_action(
+        &self,
+        credential: &Credential,
+        action: LockAction,
+        device_id: &str,
+    ) -> Result<Upstreamed<ActionAttempt>, UpstreamError> {
+        let path = action.path();
+        let answer = self.post(credential, path, json!({ "device_id": device_id })).await?;
+        take_field(answer, path, "action_attempt")
+    }
+
+    /// The event, or `None` when Seam answered OK without one.
+    pub async fn get_event(
+        &self,
+        credential: &Credential,
+        event_id: &str,
+    ) -> Result<Upstreamed<Option<Event>>, UpstreamError> {
+        let answer = self
+            .post(credential, "/events/get", json!({ "event_id": event_id }))
+            .await?;
+        if answer.body.get("event").is_none_or(Value::is_null) {
+            return Ok(answer.map(|_| None));
+        }
+        take_field::<Event>(answer, "/events/get", "event").map(|event| event.map(Some))
+    }
+
+    pub async fn list_events(
+        &self,
+        credential: &Credential,
+        query: &EventQuery,
+    ) -> Result<Upstreamed<Vec<Event>>, UpstreamError> {
+        let mut body = json!({ "between": [query.between.0, query.between.1] });
+        if !query.device_ids.is_empty() {
+            body["device_ids"] = json!(query.device_ids);
+        }
+        if !query.event_types.is_empty() {
+            body["event_types"] = json!(query.event_types);
+        }
+        let answer = self.post(credential, "/events/list", body).await?;
+        take_field(answer, "/events/list", "events")
+    }
+
+    async fn post(
+        &self,
+        credential: &Credential,
+        path: &'static str,
+        body: Value,
+    ) -> Result<Upstreamed<Value>, UpstreamError> {
+        let request = self
+            .http
+            .post(format!("{}{}", self.endpoint, path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let response = credential
+            .apply(request)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, path, None, self.request_timeout))?;
+
+        let http_status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("seam-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, path, request_id.clone(), self.request_timeout))?;
+
+        let fail = |failure| UpstreamError {
+            failure: Box::new(failure),
+            request_id: request_id.clone(),
+            path,
+        };
+        if (200..300).contains(&http_status) {
+            return match serde_json::from_slice::<Value>(&bytes) {
+                Ok(body) if body.is_object() => Ok(Upstreamed {
+                    body,
+                    request_id: request_id.clone(),
+                }),
+                Ok(_) => Err(fail(UpstreamFailure::MalformedBody {
+                    http_status,
+                    detail: "the body is not a JSON object".into(),
+                })),
+                Err(e) => Err(fail(UpstreamFailure::MalformedBody {
+                    http_status,
+                    detail: e.to_string(),
+                })),
+            };
+        }
+        Err(fail(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(ErrorBody { error }) => UpstreamFailure::Api {
+                http_status,
+                error_type: error.error_type,
+                message: credential.redact(&error.message),
+                validation_errors: error.validation_errors,
+                retry_after,
+            },
+            Err(_) => UpstreamFailure::Status {
+                http_status,
+                retry_after,
+            },
+        }))
+    }
+}
+
+fn take_field<T: DeserializeOwned>(
+    answer: Upstreamed<Value>,
+    path: &'static str,
+    key: &str,
+) -> Result<Upstreamed<T>, UpstreamError> {
+    let Upstreamed { mut body, request_id } = answer;
+    let field = body.get_mut(key).map(Value::take).unwrap_or(Value::Null);
+    match serde_json::from_value::<T>(field) {
+        Ok(body) => Ok(Upstreamed { body, request_id }),
+        Err(e) => Err(UpstreamError {
+            failure: Box::new(UpstreamFailure::MalformedBody {
+                http_status: 200,
+                detail: format!("`{key}`: {e}"),
+            }),
+            request_id,
+            path,
+        }),
+    }
+}
+
+fn malformed(answer: &Upstreamed<Value>, path: &'static str, e: serde_json::Error) -> UpstreamError {
+    UpstreamError {
+        failure: Box::new(UpstreamFailure::MalformedBody {
+            http_status: 200,
+            detail: e.to_string(),
+        }),
+        request_id: answer.request_id.clone(),
+        path,
+    }
+}
+
+fn transport_error(
+    e: reqwest::Error,
+    path: &'static str,
+    request_id: Option<String>,
+    limit: Duration,
+) -> UpstreamError {
+    let failure = if e.is_timeout() {
+        UpstreamFailure::Timeout(limit)
+    } else if e.is_connect() {
+        UpstreamFailure::Unreachable
+    } else {
+        UpstreamFailure::Transport
+    };
+    UpstreamError {
+        failure: Box::new(failure),
+        request_id,
+        path,
+    }
+}

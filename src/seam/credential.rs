@@ -1,0 +1,71 @@
+use std::fmt;
+use std::sync::Arc;
+
+/// A Seam credential (API key, personal access token, client session token …)
+/// with the workspace it targets, if any.
+///
+/// The token never leaves this type except as the `Authorization` header to
+/// Seam: `Debug` is redacted, there is no `Display`, and [`Credential::redact`]
+/// scrubs it from text that came back from upstream.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Credential {
+    token: Arc<str>,
+    workspace_id: Option<Arc<str>>,
+}
+
+impl Credential {
+    /// A credential for `token`, optionally scoped to a workspace (needed for
+    /// personal access tokens).
+    pub fn new(token: &str, workspace_id: Option<&str>) -> Self {
+        Self {
+            token: Arc::from(token),
+            workspace_id: workspace_id.filter(|w| !w.is_empty()).map(Arc::from),
+        }
+    }
+
+    pub(super) fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.bearer_auth(&*self.token);
+        match &self.workspace_id {
+            Some(workspace_id) => request.header("seam-workspace", &**workspace_id),
+            None => request,
+        }
+    }
+
+    /// `text` with every occurrence of the token replaced, for messages that
+    /// Seam wrote and that the gateway passes on to callers or logs.
+    pub fn redact(&self, text: &str) -> String {
+        if self.token.len() < 4 {
+            return text.to_owned();
+        }
+        text.replace(&*self.token, "[redacted]")
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("token", &"[redacted]")
+            .field("workspace_id", &self.workspace_id)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let credential = Credential::new("seam_secret_token_123", Some("ws1"));
+        let printed = format!("{credential:?}");
+        assert!(!printed.contains("seam_secret_token_123"), "{printed}");
+        assert!(printed.contains("ws1"));
+    }
+
+    #[test]
+    fn redact_scrubs_the_token_from_upstream_text() {
+        let credential = Credential::new("seam_secret_token_123", None);
+        let text = credential.redact("key seam_secret_token_123 is unknown");
+        assert_eq!(text, "key [redacted] is unknown");
+    }
+}

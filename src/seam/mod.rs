@@ -1,0 +1,12 @@
+//! Everything that speaks Seam's HTTP API: the client, Seam's JSON shapes, the
+//! credentials it is called with and the ways a call can fail. Nothing here
+//! knows about gRPC.
+
+mod client;
+mod credential;
+mod error;
+pub mod model;
+
+pub use client::{EventQuery, LockAction, SeamClient, SeamClientOptions, Upstreamed};
+pub use credential::Credential;
+pub use error::{UpstreamError, UpstreamFailure};

@@ -1,0 +1,82 @@
+//! One module per gRPC service. Handlers validate, call Seam, convert; the
+//! shared state and the per-RPC log line live here.
+
+mod action_attempts;
+mod devices;
+mod events;
+mod locks;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::metadata::MetadataValue;
+use tonic::{Response, Status};
+
+pub use action_attempts::ActionAttemptApi;
+pub use devices::DeviceApi;
+pub use events::EventApi;
+pub use locks::LockApi;
+
+use crate::credentials::CredentialSource;
+use crate::error::GatewayError;
+use crate::seam::{SeamClient, Upstreamed};
+
+/// What every service shares.
+#[derive(Debug)]
+pub struct Gateway {
+    pub seam: SeamClient,
+    pub credentials: CredentialSource,
+}
+
+pub type SharedGateway = Arc<Gateway>;
+
+/// Runs a unary handler: turns its error into a `Status`, forwards Seam's
+/// request id as `seam-request-id` response metadata, and logs one line.
+pub(crate) async fn unary<T>(
+    method: &'static str,
+    handler: impl Future<Output = Result<Upstreamed<T>, GatewayError>>,
+) -> Result<Response<T>, Status> {
+    let started = Instant::now();
+    let outcome = handler.await;
+    let seam_request_id = match &outcome {
+        Ok(answer) => answer.request_id.clone(),
+        Err(error) => error.seam_request_id().map(str::to_owned),
+    };
+    let result = outcome.map_err(Status::from).map(|answer| {
+        let mut response = Response::new(answer.body);
+        if let Some(value) = answer.request_id.and_then(|id| MetadataValue::try_from(id).ok()) {
+            response.metadata_mut().insert("seam-request-id", value);
+        }
+        response
+    });
+    log_rpc(
+        method,
+        result.as_ref().err().map_or(tonic::Code::Ok, Status::code),
+        started,
+        seam_request_id.as_deref(),
+    );
+    result
+}
+
+/// The one log line per RPC.
+pub(crate) fn log_rpc(method: &'static str, code: tonic::Code, started: Instant, seam_request_id: Option<&str>) {
+    let latency_us = started.elapsed().as_micros() as u64;
+    let seam_request_id = seam_request_id.unwrap_or("-");
+    match code {
+        tonic::Code::Ok => tracing::info!(method, code = ?code, latency_us, seam_request_id, "rpc"),
+        tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
+            tracing::error!(method, code = ?code, latency_us, seam_request_id, "rpc")
+        }
+        _ => tracing::warn!(method, code = ?code, latency_us, seam_request_id, "rpc"),
+    }
+}
+
+/// A required id field: empty is INVALID_ARGUMENT before any Seam call.
+pub(crate) fn required<'a>(field: &'static str, value: &'a str) -> Result<&'a str, GatewayError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(GatewayError::invalid_argument(field, "is required"));
+    }
+    Ok(value)
+}

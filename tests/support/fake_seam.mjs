@@ -1,0 +1,51 @@
+// Starts Seam's own fake (@seamapi/fake-seam-connect) with its seed plus a few
+// devices the seed lacks, and prints one JSON line with the URL it serves on.
+//
+// Used by the integration tests and by scripts/demo. The extra devices come
+// from the fake's own database API, so everything is still served by Seam's
+// code: only the starting data differs.
+//
+//   PORT=<port> node tests/support/fake_seam.mjs   (PORT optional: a free one is picked)
+import { createFake } from '@seamapi/fake-seam-connect'
+
+const WORKSPACE = 'seed_workspace_1'
+const ACCOUNT = 'john_connected_account_id'
+
+const fake = await createFake()
+await fake.seed()
+
+const createdAt = new Date().toISOString()
+// A lock Seam cannot reach: offline, with the error Seam reports for it.
+fake.database.addDevice({
+  device_id: 'offline_lock',
+  device_type: 'august_lock',
+  name: 'Offline Lock',
+  display_name: 'Back Door',
+  workspace_id: WORKSPACE,
+  connected_account_id: ACCOUNT,
+  can_remotely_lock: false,
+  can_remotely_unlock: false,
+  properties: { online: false, locked: false },
+  errors: [
+    {
+      error_code: 'device_offline',
+      message: 'Device is offline',
+      is_device_error: true,
+      created_at: createdAt,
+    },
+  ],
+})
+// A lock that is online but cannot be operated remotely (capability flags absent).
+fake.database.addDevice({
+  device_id: 'keypad_only_lock',
+  device_type: 'schlage_lock',
+  name: 'Keypad Only Lock',
+  display_name: 'Garage Door',
+  workspace_id: WORKSPACE,
+  connected_account_id: ACCOUNT,
+  properties: { online: true, locked: true },
+})
+
+const port = process.env.PORT ? Number(process.env.PORT) : undefined
+const server = await fake.startServer({ port, signals: ['SIGINT', 'SIGTERM'] })
+process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${server.port}` }) + '\n')

@@ -1,0 +1,192 @@
+//! Starts the real things the integration tests talk to: Seam's own fake
+//! (Node, `tests/support/fake_seam.mjs`) and the gateway on `127.0.0.1:0`.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod scripted_upstream;
+pub mod tools;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use seam_grpc_gateway::Config;
+use seam_grpc_gateway::pb;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub const API_KEY: &str = "seam_apikey1_token";
+pub const LOCK_1: &str = "august_device_1";
+pub const LOCK_2: &str = "august_device_2";
+pub const OFFLINE_LOCK: &str = "offline_lock";
+pub const KEYPAD_ONLY_LOCK: &str = "keypad_only_lock";
+pub const WORKSPACE: &str = "seed_workspace_1";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running `@seamapi/fake-seam-connect`, killed on drop.
+pub struct FakeSeam {
+    pub url: String,
+    child: Child,
+    http: reqwest::Client,
+}
+
+impl FakeSeam {
+    pub async fn start() -> Self {
+        let launcher = repo_root().join("tests/support/fake_seam.mjs");
+        assert!(
+            repo_root().join("node_modules/@seamapi/fake-seam-connect").exists(),
+            "Seam's fake is not installed: run `npm ci` (scripts/test does)"
+        );
+        let mut child = Command::new("node")
+            .arg(launcher)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node must be installed to run Seam's fake");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first_line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("Seam's fake did not start within 30 s")
+            .expect("reading the fake's output")
+            .expect("the fake exited before printing its URL");
+        let announced: Value = serde_json::from_str(&first_line).expect("the fake prints one JSON line");
+        let url = announced["url"].as_str().expect("url").to_owned();
+        Self {
+            url,
+            child,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Calls one of the fake's routes (its test routes need no credential).
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{}", self.url, path))
+            .bearer_auth(API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("the fake answers");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Makes the fake answer `routes` with an empty 503 (`[]` lifts it).
+    pub async fn outage(&self, routes: &[&str]) {
+        let answer = self
+            .post(
+                "/_fake/simulate_workspace_outage",
+                serde_json::json!({"workspace_id": WORKSPACE, "routes": routes}),
+            )
+            .await;
+        assert_eq!(answer["ok"], true, "outage route failed: {answer}");
+    }
+
+    /// The fake's whole state (devices, action attempts, events …).
+    pub async fn database(&self) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/_fake/database", self.url))
+            .send()
+            .await
+            .expect("the fake answers");
+        response.json().await.expect("database JSON")
+    }
+
+    /// How many action attempts the fake holds: one per lock command it received.
+    pub async fn action_attempt_count(&self) -> usize {
+        self.database().await["action_attempts"].as_array().map_or(0, Vec::len)
+    }
+}
+
+/// A gateway serving on `127.0.0.1:0` in this process.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// With the seeded API key configured.
+    pub async fn start(seam_endpoint: &str) -> Self {
+        let mut config = Config::for_endpoint(seam_endpoint);
+        config.seam_api_key = Some(API_KEY.to_owned().into());
+        Self::start_with(config).await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = shutdown_rx.await;
+            };
+            seam_grpc_gateway::serve(config, listener, shutdown)
+                .await
+                .expect("gateway serves");
+        });
+        Self {
+            addr,
+            shutdown: Some(shutdown_tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("valid URL")
+            .connect()
+            .await
+            .expect("connect to the gateway")
+    }
+
+    pub async fn locks(&self) -> pb::lock_service_client::LockServiceClient<Channel> {
+        pb::lock_service_client::LockServiceClient::new(self.channel().await)
+    }
+
+    pub async fn devices(&self) -> pb::device_service_client::DeviceServiceClient<Channel> {
+        pb::device_service_client::DeviceServiceClient::new(self.channel().await)
+    }
+
+    pub async fn action_attempts(&self) -> pb::action_attempt_service_client::ActionAttemptServiceClient<Channel> {
+        pb::action_attempt_service_client::ActionAttemptServiceClient::new(self.channel().await)
+    }
+
+    pub async fn events(&self) -> pb::event_service_client::EventServiceClient<Channel> {
+        pb::event_service_client::EventServiceClient::new(self.channel().await)
+    }
+
+    /// Asks the gateway to shut down and waits until `serve` returns.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("serve task");
+        }
+    }
+}
+
+/// The `ErrorInfo` every non-OK status must carry.
+pub fn error_info(status: &tonic::Status) -> tonic_types::ErrorInfo {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("status without ErrorInfo: {status:?}"))
+}
