@@ -39,6 +39,8 @@ pub enum ErrorKind {
         capability: &'static str,
         device_errors: Vec<pb::DeviceIssue>,
     },
+    /// The device reports itself offline; no command was sent.
+    DeviceOffline { device_errors: Vec<pb::DeviceIssue> },
     /// The wait budget ran out while the action attempt was still pending.
     AttemptStillPending { waited: Duration },
     /// Seam stayed unreachable until the wait budget ran out.
@@ -116,28 +118,28 @@ impl From<GatewayError> for Status {
                 capability,
                 device_errors,
             } => {
+                add_device_errors(&mut details, &mut info, &device_errors);
                 let codes: Vec<&str> = device_errors.iter().map(|e| e.code.as_str()).collect();
-                for device_error in &device_errors {
-                    details.add_precondition_failure_violation(
-                        "DEVICE_ERROR",
-                        device_error.code.clone(),
-                        device_error.message.clone(),
-                    );
-                }
                 details.add_precondition_failure_violation(
                     "CAPABILITY",
                     capability,
                     format!("the device does not report `{capability}: true`"),
                 );
                 info.insert("capability".into(), capability.into());
-                if !codes.is_empty() {
-                    info.insert("device_errors".into(), codes.join(","));
-                }
                 let mut message = format!("the device does not report `{capability}: true`; no command was sent");
                 if !codes.is_empty() {
                     message.push_str(&format!(" (device errors: {})", codes.join(", ")));
                 }
                 (Code::FailedPrecondition, "CAPABILITY_MISSING".to_owned(), message)
+            }
+            ErrorKind::DeviceOffline { device_errors } => {
+                add_device_errors(&mut details, &mut info, &device_errors);
+                details.add_precondition_failure_violation("DEVICE_STATE", "online", "the device reports itself offline");
+                (
+                    Code::FailedPrecondition,
+                    "DEVICE_OFFLINE".to_owned(),
+                    "the device is offline; no command was sent".to_owned(),
+                )
             }
             ErrorKind::AttemptStillPending { waited } => (
                 Code::DeadlineExceeded,
@@ -228,6 +230,26 @@ fn upstream_status(
         UpstreamFailure::Transport => (Code::Unavailable, "SEAM_CONNECTION_FAILED".to_owned()),
     };
     (code, reason, message)
+}
+
+/// The device's own errors (`device_offline` …) as precondition violations
+/// and as a comma-separated `device_errors` metadata entry.
+fn add_device_errors(
+    details: &mut ErrorDetails,
+    info: &mut HashMap<String, String>,
+    device_errors: &[pb::DeviceIssue],
+) {
+    for device_error in device_errors {
+        details.add_precondition_failure_violation(
+            "DEVICE_ERROR",
+            device_error.code.clone(),
+            device_error.message.clone(),
+        );
+    }
+    if !device_errors.is_empty() {
+        let codes: Vec<&str> = device_errors.iter().map(|e| e.code.as_str()).collect();
+        info.insert("device_errors".into(), codes.join(","));
+    }
 }
 
 fn code_for_http_status(http_status: u16) -> Code {

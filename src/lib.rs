@@ -4,19 +4,23 @@
 //! and message types are in [`pb`], so other Rust services can call the gateway
 //! with `pb::lock_service_client::LockServiceClient`.
 
+mod budget;
 pub mod config;
 mod convert;
 mod credentials;
 mod error;
 mod paging;
 pub mod pb;
+mod request_ids;
 pub mod seam;
 mod service;
+mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch as signal;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -28,8 +32,10 @@ use crate::pb::action_attempt_service_server::ActionAttemptServiceServer;
 use crate::pb::device_service_server::DeviceServiceServer;
 use crate::pb::event_service_server::EventServiceServer;
 use crate::pb::lock_service_server::LockServiceServer;
+use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, SeamClientOptions};
 use crate::service::{ActionAttemptApi, DeviceApi, EventApi, Gateway, LockApi};
+use crate::watch::{AttemptWatcher, PollSchedule};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug)]
@@ -55,6 +61,10 @@ impl std::fmt::Display for ServeError {
 impl std::error::Error for ServeError {}
 
 /// Serves the gateway on `listener` until `shutdown` completes.
+///
+/// Shutdown: health turns NOT_SERVING, new calls are refused, open streams end
+/// UNAVAILABLE with their attempt id, and `serve` returns within
+/// `config.shutdown_grace` even if callers hold connections open.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -65,9 +75,19 @@ pub async fn serve(
         request_timeout: config.upstream_timeout,
     })
     .map_err(ServeError::SeamClient)?;
+    let (stopping_tx, stopping) = signal::channel(false);
+    let schedule = PollSchedule {
+        initial: config.poll_initial,
+        multiplier: config.poll_multiplier,
+        max: config.poll_max,
+    };
     let gateway = Arc::new(Gateway {
+        attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule),
         seam,
         credentials: CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose())),
+        request_ids: RequestIds::new(config.request_id_retention, config.request_id_capacity),
+        max_wait: config.max_wait,
+        shutdown: stopping.clone(),
     });
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -104,10 +124,34 @@ pub async fn serve(
     if let Some(address) = local_addr {
         tracing::info!(%address, seam_endpoint = %config.seam_endpoint, pass_through = config.seam_api_key.is_none(), "ready to serve gRPC");
     }
-    router
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(ServeError::Transport)
+    let begin_shutdown = async move {
+        shutdown.await;
+        tracing::info!(grace = ?config.shutdown_grace, "shutting down: refusing new calls, ending open streams");
+        health_reporter.set_not_serving::<LockServiceServer<LockApi>>().await;
+        health_reporter
+            .set_not_serving::<DeviceServiceServer<DeviceApi>>()
+            .await;
+        health_reporter
+            .set_not_serving::<ActionAttemptServiceServer<ActionAttemptApi>>()
+            .await;
+        health_reporter.set_not_serving::<EventServiceServer<EventApi>>().await;
+        let _ = stopping_tx.send(true);
+    };
+    let server = router.serve_with_incoming_shutdown(incoming, begin_shutdown);
+    tokio::pin!(server);
+    let mut stopping = stopping;
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::Transport),
+        _ = stopping.wait_for(|stopping| *stopping) => {}
+    }
+    // tonic alone would wait forever for connections that stay open.
+    match tokio::time::timeout(config.shutdown_grace, server).await {
+        Ok(result) => result.map_err(ServeError::Transport),
+        Err(_) => {
+            tracing::warn!("connections still open after the shutdown grace period; closing them");
+            Ok(())
+        }
+    }
 }
 
 /// Reflection over everything served, for both reflection versions; each

@@ -1,7 +1,10 @@
-use tokio_stream::wrappers::ReceiverStream;
+use std::time::Instant;
+
 use tonic::{Request, Response, Status};
 
+use super::attempt_stream::{self, AttemptStream, FollowSpec};
 use super::{SharedGateway, required, unary};
+use crate::budget::wait_budget;
 use crate::error::GatewayError;
 use crate::pb;
 use crate::pb::action_attempt_service_server::ActionAttemptService;
@@ -20,7 +23,7 @@ impl ActionAttemptApi {
 
 #[tonic::async_trait]
 impl ActionAttemptService for ActionAttemptApi {
-    type WatchActionAttemptStream = ReceiverStream<Result<pb::WatchActionAttemptResponse, Status>>;
+    type WatchActionAttemptStream = AttemptStream<pb::WatchActionAttemptResponse>;
 
     async fn get_action_attempt(
         &self,
@@ -40,8 +43,25 @@ impl ActionAttemptService for ActionAttemptApi {
 
     async fn watch_action_attempt(
         &self,
-        _request: Request<pb::WatchActionAttemptRequest>,
+        request: Request<pb::WatchActionAttemptRequest>,
     ) -> Result<Response<Self::WatchActionAttemptStream>, Status> {
-        Err(Status::unimplemented("WatchActionAttempt is not implemented yet"))
+        let started = Instant::now();
+        let spec = (|| {
+            self.gateway.refuse_if_shutting_down()?;
+            let message = request.get_ref();
+            let attempt_id = required("action_attempt_id", &message.action_attempt_id)?;
+            let credential = self.gateway.credentials.resolve(request.metadata())?;
+            let budget = wait_budget(request.metadata(), message.wait_timeout.as_ref(), self.gateway.max_wait)?;
+            Ok(FollowSpec {
+                credential,
+                attempt_id: attempt_id.to_owned(),
+                known: None,
+                deadline: tokio::time::Instant::now() + budget,
+                wrap: |attempt| pb::WatchActionAttemptResponse {
+                    action_attempt: Some(attempt),
+                },
+            })
+        })();
+        attempt_stream::open(&self.gateway, "WatchActionAttempt", started, spec)
     }
 }

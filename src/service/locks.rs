@@ -1,12 +1,17 @@
+use std::time::Instant;
+
 use serde_json::json;
-use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use super::attempt_stream::{self, AttemptStream, FollowSpec};
 use super::{SharedGateway, required, unary};
-use crate::error::GatewayError;
+use crate::budget::wait_budget;
+use crate::error::{ErrorKind, GatewayError};
 use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
+use crate::seam::{Credential, LockAction};
 
 /// `seam.v1.LockService`.
 #[derive(Debug, Clone)]
@@ -22,8 +27,8 @@ impl LockApi {
 
 #[tonic::async_trait]
 impl LockService for LockApi {
-    type LockDoorStream = ReceiverStream<Result<pb::LockDoorResponse, Status>>;
-    type UnlockDoorStream = ReceiverStream<Result<pb::UnlockDoorResponse, Status>>;
+    type LockDoorStream = AttemptStream<pb::LockDoorResponse>;
+    type UnlockDoorStream = AttemptStream<pb::UnlockDoorResponse>;
 
     async fn get_lock(&self, request: Request<pb::GetLockRequest>) -> Result<Response<pb::GetLockResponse>, Status> {
         unary("GetLock", async {
@@ -72,19 +77,163 @@ impl LockService for LockApi {
         .await
     }
 
-    async fn lock_door(
-        &self,
-        _request: Request<pb::LockDoorRequest>,
-    ) -> Result<Response<Self::LockDoorStream>, Status> {
-        Err(Status::unimplemented("LockDoor is not implemented yet"))
+    async fn lock_door(&self, request: Request<pb::LockDoorRequest>) -> Result<Response<Self::LockDoorStream>, Status> {
+        let started = Instant::now();
+        let message = request.get_ref();
+        let command = LockCommand {
+            action: LockAction::Lock,
+            device_id: &message.device_id,
+            request_id: &message.request_id,
+            wait_timeout: message.wait_timeout.as_ref(),
+        };
+        let spec = self
+            .start(command, request.metadata(), |attempt| pb::LockDoorResponse {
+                action_attempt: Some(attempt),
+            })
+            .await;
+        attempt_stream::open(&self.gateway, "LockDoor", started, spec)
     }
 
     async fn unlock_door(
         &self,
-        _request: Request<pb::UnlockDoorRequest>,
+        request: Request<pb::UnlockDoorRequest>,
     ) -> Result<Response<Self::UnlockDoorStream>, Status> {
-        Err(Status::unimplemented("UnlockDoor is not implemented yet"))
+        let started = Instant::now();
+        let message = request.get_ref();
+        let command = LockCommand {
+            action: LockAction::Unlock,
+            device_id: &message.device_id,
+            request_id: &message.request_id,
+            wait_timeout: message.wait_timeout.as_ref(),
+        };
+        let spec = self
+            .start(command, request.metadata(), |attempt| pb::UnlockDoorResponse {
+                action_attempt: Some(attempt),
+            })
+            .await;
+        attempt_stream::open(&self.gateway, "UnlockDoor", started, spec)
     }
+}
+
+/// The fields LockDoorRequest and UnlockDoorRequest share.
+struct LockCommand<'a> {
+    action: LockAction,
+    device_id: &'a str,
+    request_id: &'a str,
+    wait_timeout: Option<&'a prost_types::Duration>,
+}
+
+impl LockApi {
+    /// Validates, checks the capability, sends the command (once per
+    /// `request_id`) and says what the stream follows.
+    async fn start<M>(
+        &self,
+        command: LockCommand<'_>,
+        metadata: &MetadataMap,
+        wrap: fn(pb::ActionAttempt) -> M,
+    ) -> Result<FollowSpec<M>, GatewayError> {
+        self.gateway.refuse_if_shutting_down()?;
+        let device_id = required("device_id", command.device_id)?.to_owned();
+        let credential = self.gateway.credentials.resolve(metadata)?;
+        let budget = wait_budget(metadata, command.wait_timeout, self.gateway.max_wait)?;
+        let deadline = tokio::time::Instant::now() + budget;
+        // Spawned so that a caller who leaves mid-command cannot cut it in half:
+        // the command completes and its request_id is remembered either way.
+        let sent = tokio::spawn(send_once(
+            self.gateway.clone(),
+            credential.clone(),
+            command.action,
+            device_id.clone(),
+            command.request_id.trim().to_owned(),
+        ))
+        .await
+        .map_err(|_| GatewayError::new(ErrorKind::ShuttingDown).with("device_id", &device_id))??;
+        Ok(FollowSpec {
+            credential,
+            attempt_id: sent.attempt_id,
+            known: sent.accepted,
+            deadline,
+            wrap,
+        })
+    }
+}
+
+/// The attempt a lock command created.
+struct SentCommand {
+    attempt_id: String,
+    /// Seam's answer to the command; `None` when re-attaching by `request_id`.
+    accepted: Option<pb::ActionAttempt>,
+}
+
+async fn send_once(
+    gateway: SharedGateway,
+    credential: Credential,
+    action: LockAction,
+    device_id: String,
+    request_id: String,
+) -> Result<SentCommand, GatewayError> {
+    if request_id.is_empty() {
+        let attempt = send_command(&gateway, &credential, action, &device_id).await?;
+        return Ok(SentCommand {
+            attempt_id: attempt.action_attempt_id.clone(),
+            accepted: Some(attempt),
+        });
+    }
+    let mut slot = gateway
+        .request_ids
+        .claim(&credential, action, &device_id, &request_id)
+        .await;
+    if let Some(attempt_id) = slot.as_ref() {
+        tracing::debug!(%device_id, %request_id, %attempt_id, "re-attaching to the attempt of a repeated request_id");
+        return Ok(SentCommand {
+            attempt_id: attempt_id.clone(),
+            accepted: None,
+        });
+    }
+    let attempt = send_command(&gateway, &credential, action, &device_id).await?;
+    *slot = Some(attempt.action_attempt_id.clone());
+    Ok(SentCommand {
+        attempt_id: attempt.action_attempt_id.clone(),
+        accepted: Some(attempt),
+    })
+}
+
+/// Seam's guide: confirm the capability first, then send the command. The
+/// command itself is never retried.
+async fn send_command(
+    gateway: &SharedGateway,
+    credential: &Credential,
+    action: LockAction,
+    device_id: &str,
+) -> Result<pb::ActionAttempt, GatewayError> {
+    let with_device = |e| GatewayError::from(e).with("device_id", device_id);
+    let device = gateway
+        .seam
+        .get_lock(credential, device_id)
+        .await
+        .map_err(with_device)?
+        .body
+        .typed;
+    let (capability, capable) = match action {
+        LockAction::Lock => ("can_remotely_lock", device.can_remotely_lock),
+        LockAction::Unlock => ("can_remotely_unlock", device.can_remotely_unlock),
+    };
+    let device_errors = || device.errors.iter().cloned().map(pb::DeviceIssue::from).collect();
+    if capable != Some(true) {
+        let kind = ErrorKind::CapabilityMissing {
+            capability,
+            device_errors: device_errors(),
+        };
+        return Err(GatewayError::new(kind).with("device_id", device_id));
+    }
+    if device.properties.online == Some(false) {
+        let kind = ErrorKind::DeviceOffline {
+            device_errors: device_errors(),
+        };
+        return Err(GatewayError::new(kind).with("device_id", device_id));
+    }
+    let answer = gateway.seam.start_lock_action(credential, action, device_id).await;
+    Ok(answer.map_err(with_device)?.body.into())
 }
 
 fn device_position(device: &pb::Device) -> Position {

@@ -2,13 +2,16 @@
 //! shared state and the per-RPC log line live here.
 
 mod action_attempts;
+mod attempt_stream;
 mod devices;
 mod events;
 mod locks;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use tonic::metadata::MetadataValue;
 use tonic::{Response, Status};
@@ -19,14 +22,34 @@ pub use events::EventApi;
 pub use locks::LockApi;
 
 use crate::credentials::CredentialSource;
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
+use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, Upstreamed};
+use crate::watch::AttemptWatcher;
 
 /// What every service shares.
 #[derive(Debug)]
 pub struct Gateway {
     pub seam: SeamClient,
     pub credentials: CredentialSource,
+    /// Pollers of pending action attempts, shared by all their watchers.
+    pub attempts: AttemptWatcher<SeamClient>,
+    /// Remembered `request_id`s of lock commands.
+    pub request_ids: RequestIds,
+    /// The longest a stream waits for an attempt.
+    pub max_wait: Duration,
+    /// Turns true when the gateway starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    /// New streams are refused once shutdown has begun.
+    pub(crate) fn refuse_if_shutting_down(&self) -> Result<(), GatewayError> {
+        if *self.shutdown.borrow() {
+            return Err(GatewayError::new(ErrorKind::ShuttingDown));
+        }
+        Ok(())
+    }
 }
 
 pub type SharedGateway = Arc<Gateway>;

@@ -102,6 +102,33 @@ impl FakeSeam {
         response.json().await.expect("database JSON")
     }
 
+    /// The fake's request counter: it numbers every request it serves
+    /// (`seam-request-id: requestN`), so the difference between two readings
+    /// is the number of requests in between, plus one for the reading itself.
+    pub async fn request_counter(&self) -> u64 {
+        let response = self
+            .http
+            .get(format!("{}/_fake/default_seed", self.url))
+            .send()
+            .await
+            .expect("the fake answers");
+        let header = response.headers().get("seam-request-id").expect("seam-request-id");
+        let text = header.to_str().expect("ascii");
+        text.trim_start_matches("request").parse().expect("requestN")
+    }
+
+    /// Sets an attempt's status in the fake (`pending`, or `error` with a type and message).
+    pub async fn set_attempt(&self, attempt_id: &str, status: &str) {
+        let body = match status {
+            "error" => serde_json::json!({"action_attempt_id": attempt_id, "status": "error",
+                "error": {"type": "device_offline", "message": "Device went offline"}}),
+            "success" => serde_json::json!({"action_attempt_id": attempt_id, "status": "success", "result": {}}),
+            _ => serde_json::json!({"action_attempt_id": attempt_id, "status": status}),
+        };
+        let answer = self.post("/_fake/update_action_attempt", body).await;
+        assert_eq!(answer["ok"], true, "update_action_attempt failed: {answer}");
+    }
+
     /// How many action attempts the fake holds: one per lock command it received.
     pub async fn action_attempt_count(&self) -> usize {
         self.database().await["action_attempts"].as_array().map_or(0, Vec::len)
