@@ -34,11 +34,13 @@ pub struct Config {
     pub upstream_timeout: Duration,
 
     /// Delay between Seam accepting a lock command and the first status check.
-    #[arg(long, env = "SEAM_GATEWAY_POLL_INITIAL", default_value = "50ms", value_parser = parse_duration)]
+    #[arg(long, env = "SEAM_GATEWAY_POLL_INITIAL", default_value = "25ms", value_parser = parse_duration)]
     pub poll_initial: Duration,
 
-    /// Factor by which the delay between status checks grows (at least 1).
-    #[arg(long, env = "SEAM_GATEWAY_POLL_MULTIPLIER", default_value_t = 1.5, value_parser = parse_multiplier)]
+    /// Factor by which the delay between status checks grows (at least 1). The
+    /// default checks at 25 ms, 225 ms, then every second: quick for providers
+    /// that confirm at once, and no more calls than Seam's SDKs for slow ones.
+    #[arg(long, env = "SEAM_GATEWAY_POLL_MULTIPLIER", default_value_t = 8.0, value_parser = parse_multiplier)]
     pub poll_multiplier: f64,
 
     /// The longest delay between two status checks of a pending action attempt.
@@ -58,6 +60,16 @@ pub struct Config {
     /// The most `request_id`s remembered at once (the oldest are forgotten first).
     #[arg(long, env = "SEAM_GATEWAY_REQUEST_ID_CAPACITY", default_value_t = 100_000)]
     pub request_id_capacity: usize,
+
+    /// How often the shared event tail of each credential polls Seam for
+    /// WatchEvents, however many callers watch.
+    #[arg(long, env = "SEAM_GATEWAY_EVENTS_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub events_poll_interval: Duration,
+
+    /// Events buffered for each WatchEvents caller; a caller that falls this far
+    /// behind has its stream ended (RESOURCE_EXHAUSTED, with its resume point).
+    #[arg(long, env = "SEAM_GATEWAY_EVENTS_BUFFER", default_value_t = 256)]
+    pub events_buffer: usize,
 
     /// On SIGINT/SIGTERM, how long open streams get to finish before they are
     /// ended UNAVAILABLE and the process exits.
@@ -113,6 +125,8 @@ impl fmt::Debug for Config {
             .field("max_wait", &self.max_wait)
             .field("request_id_retention", &self.request_id_retention)
             .field("request_id_capacity", &self.request_id_capacity)
+            .field("events_poll_interval", &self.events_poll_interval)
+            .field("events_buffer", &self.events_buffer)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)
             .finish()

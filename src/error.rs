@@ -45,6 +45,9 @@ pub enum ErrorKind {
     AttemptStillPending { waited: Duration },
     /// Seam stayed unreachable until the wait budget ran out.
     AttemptUnobservable { cause: UpstreamError },
+    /// A WatchEvents caller read more slowly than events arrived and its
+    /// buffer filled up.
+    WatcherTooSlow,
     /// The gateway is shutting down.
     ShuttingDown,
 }
@@ -159,6 +162,12 @@ impl From<GatewayError> for Status {
                     format!("{cause}; the action attempt's outcome is unknown, resume with WatchActionAttempt"),
                 )
             }
+            ErrorKind::WatcherTooSlow => (
+                Code::ResourceExhausted,
+                "WATCHER_TOO_SLOW".to_owned(),
+                "events arrived faster than this stream was read; resume from the point in the ErrorInfo metadata"
+                    .to_owned(),
+            ),
             ErrorKind::ShuttingDown => (
                 Code::Unavailable,
                 "SHUTTING_DOWN".to_owned(),

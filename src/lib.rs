@@ -9,6 +9,8 @@ pub mod config;
 mod convert;
 mod credentials;
 mod error;
+mod event_order;
+mod events_tail;
 mod paging;
 pub mod pb;
 mod request_ids;
@@ -28,6 +30,7 @@ pub use config::Config;
 pub use error::ERROR_DOMAIN;
 
 use crate::credentials::CredentialSource;
+use crate::events_tail::EventTails;
 use crate::pb::action_attempt_service_server::ActionAttemptServiceServer;
 use crate::pb::device_service_server::DeviceServiceServer;
 use crate::pb::event_service_server::EventServiceServer;
@@ -83,6 +86,9 @@ pub async fn serve(
     };
     let gateway = Arc::new(Gateway {
         attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule),
+        event_tails: EventTails::new(seam.clone(), config.events_poll_interval),
+        events_poll_interval: config.events_poll_interval,
+        events_buffer: config.events_buffer.max(1),
         seam,
         credentials: CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose())),
         request_ids: RequestIds::new(config.request_id_retention, config.request_id_capacity),

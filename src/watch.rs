@@ -154,6 +154,10 @@ struct Poller<S> {
 impl<S: AttemptSource> Poller<S> {
     async fn run(self, first_check: Duration, schedule: PollSchedule) {
         let mut delays = schedule.delays();
+        if !first_check.is_zero() {
+            // The first check already waited `initial`; the next waits initial × multiplier.
+            delays.next();
+        }
         let mut next_check = first_check;
         loop {
             tokio::select! {
@@ -333,8 +337,8 @@ mod tests {
         let view = wait_final(&mut receiver).await;
         assert_eq!(view.attempt.unwrap().status(), AttemptStatus::Success);
         let offsets: Vec<u128> = source.check_times().iter().map(|t| (*t - start).as_millis()).collect();
-        // 50 after acceptance, then +50, +100, +200, +400.
-        assert_eq!(offsets, [50, 100, 200, 400, 800]);
+        // 50 after acceptance, then +100, +200, +400 and the cap, +400.
+        assert_eq!(offsets, [50, 150, 350, 750, 1150]);
         assert_eq!(
             watcher.active_pollers(),
             0,
@@ -344,12 +348,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn without_a_known_snapshot_the_first_check_is_immediate() {
-        let source = ScriptedSource::new(vec!["success"]);
+        let source = ScriptedSource::new(vec!["pending", "pending", "success"]);
         let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
         let start = Instant::now();
         let mut receiver = watcher.watch(&credential(), "a1", None);
         wait_final(&mut receiver).await;
-        assert_eq!(source.check_times(), [start]);
+        let offsets: Vec<u128> = source.check_times().iter().map(|t| (*t - start).as_millis()).collect();
+        assert_eq!(offsets, [0, 50, 150]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -49,12 +49,20 @@ impl LockAction {
 }
 
 /// The filters of one `/events/list` call.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EventQuery {
-    /// RFC 3339 bounds of the range, sent as Seam's `between`.
-    pub between: (String, String),
+    pub range: EventRange,
     pub device_ids: Vec<String>,
     pub event_types: Vec<String>,
+}
+
+/// The time range of an `/events/list` call (Seam requires one), RFC 3339.
+#[derive(Debug, Clone)]
+pub enum EventRange {
+    /// Seam's `between`: both bounds excluded.
+    Between(String, String),
+    /// Seam's `since`.
+    Since(String),
 }
 
 /// Seam's HTTP API over one keep-alive connection pool.
@@ -180,7 +188,10 @@ impl SeamClient {
         credential: &Credential,
         query: &EventQuery,
     ) -> Result<Upstreamed<Vec<Event>>, UpstreamError> {
-        let mut body = json!({ "between": [query.between.0, query.between.1] });
+        let mut body = match &query.range {
+            EventRange::Between(start, end) => json!({ "between": [start, end] }),
+            EventRange::Since(since) => json!({ "since": since }),
+        };
         if !query.device_ids.is_empty() {
             body["device_ids"] = json!(query.device_ids);
         }

@@ -7,6 +7,6 @@ mod credential;
 mod error;
 pub mod model;
 
-pub use client::{EventQuery, LockAction, SeamClient, SeamClientOptions, Upstreamed};
+pub use client::{EventQuery, EventRange, LockAction, SeamClient, SeamClientOptions, Upstreamed};
 pub use credential::Credential;
 pub use error::{UpstreamError, UpstreamFailure};

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Response, Status};
 
-use super::{SharedGateway, log_rpc};
+use super::{SharedGateway, log_rpc, shutting_down};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pb;
 use crate::seam::Credential;
@@ -109,12 +109,6 @@ async fn follow<M>(gateway: &SharedGateway, spec: FollowSpec<M>, sender: &mpsc::
             }
         }
     }
-}
-
-/// Completes once shutdown has begun (the guard `wait_for` returns must not
-/// live across the awaits that follow).
-async fn shutting_down(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stopping| *stopping).await;
 }
 
 async fn end<M>(sender: &mpsc::Sender<Result<M, Status>>, error: GatewayError) -> Code {

@@ -1,16 +1,18 @@
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use prost_types::Timestamp;
 use serde::Serialize;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{SharedGateway, required, unary};
+use super::event_stream::{self, EventStream, WatchSpec};
+use super::{SharedGateway, log_rpc, required, unary};
 use crate::error::{ErrorKind, GatewayError};
+use crate::event_order::{earlier_by, later};
 use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::event_service_server::EventService;
-use crate::seam::{EventQuery, Upstreamed};
+use crate::pb::watch_events_request::ResumeFrom;
+use crate::seam::{Credential, EventQuery, EventRange, Upstreamed};
 
 /// How far back ListEvents looks when the caller gives no `start_time`.
 const DEFAULT_EVENT_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -46,28 +48,14 @@ struct EventCursor {
 
 #[tonic::async_trait]
 impl EventService for EventApi {
-    type WatchEventsStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+    type WatchEventsStream = EventStream;
 
     async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::GetEventResponse>, Status> {
         unary("GetEvent", async {
             let event_id = required("event_id", &request.get_ref().event_id)?;
             let credential = self.gateway.credentials.resolve(request.metadata())?;
-            let answer = self.gateway.seam.get_event(&credential, event_id).await;
-            let answer = answer.map_err(|e| GatewayError::from(e).with("event_id", event_id))?;
-            let Some(event) = answer.body else {
-                // Seam may answer OK with no event; for callers that is a not-found.
-                let error = GatewayError::new(ErrorKind::NotFound { what: "event" }).with("event_id", event_id);
-                return Err(match answer.request_id {
-                    Some(request_id) => error.with("seam_request_id", request_id),
-                    None => error,
-                });
-            };
-            Ok(Upstreamed {
-                body: pb::GetEventResponse {
-                    event: Some(event.into()),
-                },
-                request_id: answer.request_id,
-            })
+            let answer = fetch_event(&self.gateway, &credential, event_id).await?;
+            Ok(answer.map(|event| pb::GetEventResponse { event: Some(event) }))
         })
         .await
     }
@@ -107,17 +95,11 @@ impl EventService for EventApi {
             }
             // Later pages only need what lies at or after the last position seen.
             let from = match &cursor {
-                Some(cursor) => later(
-                    Timestamp {
-                        seconds: cursor.after.seconds,
-                        nanos: cursor.after.nanos,
-                    },
-                    start,
-                ),
+                Some(cursor) => later(cursor.after.time(), start),
                 None => start,
             };
             let query = EventQuery {
-                between: (rfc3339_before(&from), end.to_string()),
+                range: EventRange::Between(rfc3339_before(&from), end.to_string()),
                 device_ids: message.device_ids.clone(),
                 event_types: message.event_types.clone(),
             };
@@ -130,7 +112,7 @@ impl EventService for EventApi {
                 .filter(|event| message.event_types.is_empty() || message.event_types.contains(&event.event_type))
                 .collect();
             let after = cursor.map(|cursor| cursor.after);
-            let (page, next) = paging::page_after(events, event_position, after.as_ref(), page_size);
+            let (page, next) = paging::page_after(events, Position::of, after.as_ref(), page_size);
             let next_page_token = next
                 .map(|after| {
                     paging::encode_token(
@@ -155,33 +137,73 @@ impl EventService for EventApi {
 
     async fn watch_events(
         &self,
-        _request: Request<pb::WatchEventsRequest>,
+        request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Err(Status::unimplemented("WatchEvents is not implemented yet"))
+        let started = Instant::now();
+        match self.watch_spec(&request).await {
+            Ok(spec) => Ok(event_stream::open(
+                &self.gateway,
+                started,
+                spec,
+                self.gateway.events_buffer,
+            )),
+            Err(error) => {
+                let status = Status::from(error);
+                log_rpc("WatchEvents", status.code(), started, None);
+                Err(status)
+            }
+        }
     }
 }
 
-fn event_position(event: &pb::Event) -> Position {
-    Position::new(event.created_at.as_ref(), &event.event_id)
+impl EventApi {
+    /// Validates a WatchEvents request and finds its resume point.
+    async fn watch_spec(&self, request: &Request<pb::WatchEventsRequest>) -> Result<WatchSpec, GatewayError> {
+        self.gateway.refuse_if_shutting_down()?;
+        let credential = self.gateway.credentials.resolve(request.metadata())?;
+        let message = request.get_ref();
+        let (after, after_event_id, replay) = match &message.resume_from {
+            Some(ResumeFrom::AfterEventId(event_id)) => {
+                let event_id = required("after_event_id", event_id)?;
+                let event = fetch_event(&self.gateway, &credential, event_id).await?.body;
+                (Position::of(&event), event.event_id, true)
+            }
+            Some(ResumeFrom::StartTime(start)) => (Position::at(start), String::new(), true),
+            None => (Position::at(&Timestamp::from(SystemTime::now())), String::new(), false),
+        };
+        Ok(WatchSpec {
+            credential,
+            device_ids: message.device_ids.clone(),
+            event_types: message.event_types.clone(),
+            after,
+            after_event_id,
+            replay,
+        })
+    }
+}
+
+/// One event by id; Seam may answer OK without one, which is a not-found too.
+async fn fetch_event(
+    gateway: &SharedGateway,
+    credential: &Credential,
+    event_id: &str,
+) -> Result<Upstreamed<pb::Event>, GatewayError> {
+    let answer = gateway.seam.get_event(credential, event_id).await;
+    let answer = answer.map_err(|e| GatewayError::from(e).with("event_id", event_id))?;
+    let Some(event) = answer.body else {
+        let error = GatewayError::new(ErrorKind::NotFound { what: "event" }).with("event_id", event_id);
+        return Err(match answer.request_id {
+            Some(request_id) => error.with("seam_request_id", request_id),
+            None => error,
+        });
+    };
+    Ok(Upstreamed {
+        body: event.into(),
+        request_id: answer.request_id,
+    })
 }
 
 /// Seam's `between` excludes its bounds; one millisecond earlier includes `time`.
 fn rfc3339_before(time: &Timestamp) -> String {
     earlier_by(time, Duration::from_millis(1)).to_string()
-}
-
-fn earlier_by(time: &Timestamp, by: Duration) -> Timestamp {
-    let nanos = i128::from(time.seconds) * 1_000_000_000 + i128::from(time.nanos) - by.as_nanos() as i128;
-    Timestamp {
-        seconds: nanos.div_euclid(1_000_000_000) as i64,
-        nanos: nanos.rem_euclid(1_000_000_000) as i32,
-    }
-}
-
-fn later(a: Timestamp, b: Timestamp) -> Timestamp {
-    if (a.seconds, a.nanos) >= (b.seconds, b.nanos) {
-        a
-    } else {
-        b
-    }
 }

@@ -4,6 +4,7 @@
 mod action_attempts;
 mod attempt_stream;
 mod devices;
+mod event_stream;
 mod events;
 mod locks;
 
@@ -23,6 +24,7 @@ pub use locks::LockApi;
 
 use crate::credentials::CredentialSource;
 use crate::error::{ErrorKind, GatewayError};
+use crate::events_tail::EventTails;
 use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, Upstreamed};
 use crate::watch::AttemptWatcher;
@@ -38,6 +40,12 @@ pub struct Gateway {
     pub request_ids: RequestIds,
     /// The longest a stream waits for an attempt.
     pub max_wait: Duration,
+    /// One `/events/list` tail per credential, shared by all WatchEvents callers.
+    pub event_tails: EventTails,
+    /// How often an event tail polls Seam.
+    pub events_poll_interval: Duration,
+    /// Events buffered per WatchEvents caller before its stream ends.
+    pub events_buffer: usize,
     /// Turns true when the gateway starts shutting down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -102,4 +110,10 @@ pub(crate) fn required<'a>(field: &'static str, value: &'a str) -> Result<&'a st
         return Err(GatewayError::invalid_argument(field, "is required"));
     }
     Ok(value)
+}
+
+/// Completes once shutdown has begun. (The guard `wait_for` returns must not
+/// live across the awaits that follow, hence this wrapper.)
+pub(crate) async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await;
 }

@@ -1,0 +1,163 @@
+//! One `/events/list` tail per credential, shared by every WatchEvents caller
+//! of that credential: Seam is polled once per interval however many callers
+//! watch, and the tail stops when nobody watches any more.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use prost_types::Timestamp;
+use tokio::sync::broadcast;
+
+use crate::event_order::{EventPosition, earlier_by};
+use crate::pb;
+use crate::seam::{Credential, EventQuery, EventRange, SeamClient, UpstreamError};
+
+/// How far back each poll looks behind the newest event seen, so that an
+/// event Seam lists a little late (with an earlier `created_at`) is still found.
+const OVERLAP: Duration = Duration::from_secs(10);
+/// The longest wait between polls while Seam is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Events held for callers whose stream task has not taken them yet.
+const TAIL_CAPACITY: usize = 4096;
+
+/// What a tail tells its watchers.
+#[derive(Debug, Clone)]
+pub enum TailMessage {
+    /// An event the tail had not seen before.
+    Event(Arc<pb::Event>),
+    /// Seam refused the tail (bad credential …); the tail has stopped.
+    Failed(Arc<UpstreamError>),
+}
+
+type Tails = Arc<Mutex<HashMap<Credential, Arc<broadcast::Sender<TailMessage>>>>>;
+
+#[derive(Debug)]
+pub struct EventTails {
+    seam: SeamClient,
+    interval: Duration,
+    tails: Tails,
+}
+
+impl EventTails {
+    pub fn new(seam: SeamClient, interval: Duration) -> Self {
+        Self {
+            seam,
+            interval,
+            tails: Tails::default(),
+        }
+    }
+
+    /// Every event the credential's tail finds from now on.
+    pub fn subscribe(&self, credential: &Credential) -> broadcast::Receiver<TailMessage> {
+        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = tails.get(credential) {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = broadcast::channel(TAIL_CAPACITY);
+        let sender = Arc::new(sender);
+        tails.insert(credential.clone(), sender.clone());
+        drop(tails);
+        let tail = Tail {
+            seam: self.seam.clone(),
+            interval: self.interval,
+            tails: self.tails.clone(),
+            credential: credential.clone(),
+            sender,
+        };
+        tokio::spawn(tail.run());
+        receiver
+    }
+}
+
+struct Tail {
+    seam: SeamClient,
+    interval: Duration,
+    tails: Tails,
+    credential: Credential,
+    sender: Arc<broadcast::Sender<TailMessage>>,
+}
+
+impl Tail {
+    async fn run(self) {
+        let mut watermark = earlier_by(&Timestamp::from(SystemTime::now()), OVERLAP);
+        // Events already broadcast whose time is still inside the overlap.
+        let mut seen: HashMap<String, EventPosition> = HashMap::new();
+        let mut next_poll = Duration::ZERO;
+        let mut failures: u32 = 0;
+        loop {
+            tokio::time::sleep(next_poll).await;
+            if self.retire_if_unwatched() {
+                return;
+            }
+            let query = EventQuery {
+                range: EventRange::Since(watermark.to_string()),
+                device_ids: Vec::new(),
+                event_types: Vec::new(),
+            };
+            match self.seam.list_events(&self.credential, &query).await {
+                Ok(answer) => {
+                    failures = 0;
+                    next_poll = self.interval;
+                    let mut fresh: Vec<pb::Event> = answer
+                        .body
+                        .into_iter()
+                        .map(pb::Event::from)
+                        .filter(|event| !seen.contains_key(&event.event_id))
+                        .collect();
+                    fresh.sort_by_cached_key(EventPosition::of);
+                    for event in fresh {
+                        seen.insert(event.event_id.clone(), EventPosition::of(&event));
+                        // No receiver right now is fine: the next tick retires the tail.
+                        let _ = self.sender.send(TailMessage::Event(Arc::new(event)));
+                    }
+                    if let Some(newest) = seen.values().max() {
+                        let candidate = earlier_by(&newest.time(), OVERLAP);
+                        if (candidate.seconds, candidate.nanos) > (watermark.seconds, watermark.nanos) {
+                            watermark = candidate;
+                        }
+                    }
+                    let kept_from = EventPosition::at(&watermark);
+                    seen.retain(|_, position| *position >= kept_from);
+                }
+                Err(error) if error.is_transient() => {
+                    failures = failures.saturating_add(1);
+                    let backoff = self.interval.saturating_mul(2_u32.saturating_pow(failures.min(16)));
+                    next_poll = backoff.min(MAX_BACKOFF).max(error.retry_after().unwrap_or_default());
+                    tracing::warn!(error = %error, retry_in = ?next_poll, "event tail: Seam failed; retrying");
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "event tail: Seam refused; ending the watchers' streams");
+                    let _ = self.sender.send(TailMessage::Failed(Arc::new(error)));
+                    self.retire();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Leaves the registry when nobody watches; false if someone does.
+    fn retire_if_unwatched(&self) -> bool {
+        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.sender.receiver_count() > 0 {
+            return false;
+        }
+        if tails
+            .get(&self.credential)
+            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
+        {
+            tails.remove(&self.credential);
+        }
+        true
+    }
+
+    fn retire(&self) {
+        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
+        if tails
+            .get(&self.credential)
+            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
+        {
+            tails.remove(&self.credential);
+        }
+    }
+}

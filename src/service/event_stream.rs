@@ -1,0 +1,174 @@
+//! The stream behind WatchEvents: an optional replay from Seam's history, then
+//! the credential's shared live tail, filtered per caller, in (created_at,
+//! event_id) order, each event once.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Response, Status};
+
+use super::{SharedGateway, log_rpc, shutting_down};
+use crate::error::{ErrorKind, GatewayError};
+use crate::event_order::EventPosition;
+use crate::events_tail::TailMessage;
+use crate::pb;
+use crate::seam::{Credential, EventQuery, EventRange};
+
+pub type EventStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+
+/// Longest wait between replay attempts while Seam is failing.
+const REPLAY_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What one WatchEvents stream delivers.
+pub(crate) struct WatchSpec {
+    pub credential: Credential,
+    pub device_ids: Vec<String>,
+    pub event_types: Vec<String>,
+    /// Deliver only events after this position.
+    pub after: EventPosition,
+    /// The id of the event at `after`, when the caller resumed from one.
+    pub after_event_id: String,
+    /// Read Seam's history from this position before going live.
+    pub replay: bool,
+}
+
+impl WatchSpec {
+    fn wants(&self, event: &pb::Event) -> bool {
+        (self.device_ids.is_empty() || self.device_ids.contains(&event.device_id))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+    }
+}
+
+/// Opens the stream; the caller's buffer holds `buffer` events.
+pub(crate) fn open(gateway: &SharedGateway, started: Instant, spec: WatchSpec, buffer: usize) -> Response<EventStream> {
+    // Subscribe before the replay, so that nothing falls between the two.
+    let live = gateway.event_tails.subscribe(&spec.credential);
+    // One slot more than the buffer: the last one is kept for the final status.
+    let (sender, receiver) = mpsc::channel(buffer + 1);
+    let gateway = gateway.clone();
+    tokio::spawn(async move {
+        let mut stream = Watcher {
+            last_position: spec.after.clone(),
+            last_event_id: spec.after_event_id.clone(),
+            spec,
+            sender,
+        };
+        let code = stream.run(&gateway, live).await;
+        log_rpc("WatchEvents", code, started, None);
+    });
+    Response::new(ReceiverStream::new(receiver))
+}
+
+struct Watcher {
+    spec: WatchSpec,
+    sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+    last_position: EventPosition,
+    last_event_id: String,
+}
+
+/// The caller's buffer is full.
+struct Overflow;
+
+impl Watcher {
+    async fn run(&mut self, gateway: &SharedGateway, mut live: broadcast::Receiver<TailMessage>) -> Code {
+        let mut shutdown = gateway.shutdown.clone();
+        if self.spec.replay {
+            let sender = self.sender.clone();
+            let replayed = tokio::select! {
+                outcome = self.replay(gateway) => Some(outcome),
+                _ = sender.closed() => Some(Err(Code::Cancelled)),
+                _ = shutting_down(&mut shutdown) => None,
+            };
+            match replayed {
+                Some(Ok(())) => {}
+                Some(Err(code)) => return code,
+                None => return self.end(GatewayError::new(ErrorKind::ShuttingDown)),
+            }
+        }
+        loop {
+            tokio::select! {
+                message = live.recv() => match message {
+                    Ok(TailMessage::Event(event)) => {
+                        if self.deliver(&event).is_err() {
+                            return self.end(GatewayError::new(ErrorKind::WatcherTooSlow));
+                        }
+                    }
+                    Ok(TailMessage::Failed(error)) => return self.end(GatewayError::from((*error).clone())),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        return self.end(GatewayError::new(ErrorKind::WatcherTooSlow));
+                    }
+                    // The tail retired between two of its checks: follow a new one.
+                    Err(broadcast::error::RecvError::Closed) => live = gateway.event_tails.subscribe(&self.spec.credential),
+                },
+                _ = self.sender.closed() => return Code::Cancelled,
+                _ = shutting_down(&mut shutdown) => return self.end(GatewayError::new(ErrorKind::ShuttingDown)),
+            }
+        }
+    }
+
+    /// Delivers Seam's history after the resume point, retrying through outages.
+    async fn replay(&mut self, gateway: &SharedGateway) -> Result<(), Code> {
+        let query = EventQuery {
+            range: EventRange::Since(
+                crate::event_order::earlier_by(&self.last_position.time(), Duration::from_millis(1)).to_string(),
+            ),
+            device_ids: self.spec.device_ids.clone(),
+            event_types: self.spec.event_types.clone(),
+        };
+        let mut backoff = gateway.events_poll_interval;
+        let events = loop {
+            match gateway.seam.list_events(&self.spec.credential, &query).await {
+                Ok(answer) => break answer.body,
+                Err(error) if error.is_transient() => {
+                    tokio::time::sleep(backoff.max(error.retry_after().unwrap_or_default())).await;
+                    backoff = (backoff * 2).min(REPLAY_MAX_BACKOFF);
+                }
+                Err(error) => return Err(self.end(GatewayError::from(error))),
+            }
+        };
+        let mut events: Vec<pb::Event> = events.into_iter().map(pb::Event::from).collect();
+        events.sort_by_cached_key(EventPosition::of);
+        for event in &events {
+            if self.deliver(event).is_err() {
+                return Err(self.end(GatewayError::new(ErrorKind::WatcherTooSlow)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `event` if the caller wants it and has not had it.
+    fn deliver(&mut self, event: &pb::Event) -> Result<(), Overflow> {
+        let position = EventPosition::of(event);
+        if position <= self.last_position || !self.spec.wants(event) {
+            return Ok(());
+        }
+        // Keep the last slot for the final status.
+        if self.sender.capacity() <= 1 {
+            return Err(Overflow);
+        }
+        let message = pb::WatchEventsResponse {
+            event: Some(event.clone()),
+        };
+        if self.sender.try_send(Ok(message)).is_err() {
+            return Err(Overflow);
+        }
+        self.last_position = position;
+        self.last_event_id = event.event_id.clone();
+        Ok(())
+    }
+
+    /// Ends the stream with `error`, naming where to resume.
+    fn end(&self, error: GatewayError) -> Code {
+        let error = if self.last_event_id.is_empty() {
+            error.with("start_time", self.last_position.time().to_string())
+        } else {
+            error.with("after_event_id", self.last_event_id.clone())
+        };
+        let status = Status::from(error);
+        let code = status.code();
+        // The reserved slot makes room for this unless the caller is gone.
+        let _ = self.sender.try_send(Err(status));
+        code
+    }
+}
