@@ -22,24 +22,17 @@ import datetime
 import json
 import os
 import platform
-import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RELEASE_GATEWAY = REPO / "target" / "release" / "seam-grpc-gateway"
-API_KEY = "seam_apikey1_token"
-LOCK = "august_device_1"
+from harness import API_KEY, LOCK, RELEASE_GATEWAY, REPO, FakeSeam, Gateway, generated_stubs, replace_section
+
 BEGIN = "<!-- confirmation:begin -->"
 END = "<!-- confirmation:end -->"
 
@@ -137,73 +130,7 @@ class ScriptedSeam:
         return 2 + self.polls.get(attempt_id, 0)
 
 
-class FakeSeam:
-    """Seam's own fake (Node), started through tests/support/fake_seam.mjs."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            ["node", str(REPO / "tests/support/fake_seam.mjs")],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        self.url = json.loads(self.process.stdout.readline())["url"]
-
-    def request_counter(self) -> int:
-        """The fake numbers every request it serves (`seam-request-id: requestN`)."""
-        with urllib.request.urlopen(f"{self.url}/_fake/default_seed") as response:
-            return int(response.headers["seam-request-id"].removeprefix("request"))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait()
-
-
 # ---------------------------------------------------------------- clients
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Gateway:
-    def __init__(self, binary: Path, endpoint: str) -> None:
-        self.addr = f"127.0.0.1:{free_port()}"
-        env = dict(os.environ, SEAM_ENDPOINT=endpoint, SEAM_API_KEY=API_KEY,
-                   SEAM_GATEWAY_LISTEN=self.addr, RUST_LOG="warn")
-        self.process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", int(self.addr.rsplit(":", 1)[1]))) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("the gateway did not start")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=20)
-
-
-def generated_stubs():
-    """Stubs from proto/, generated with grpcio-tools as a Python user would."""
-    out = Path(tempfile.mkdtemp(prefix="seam-stubs-"))
-    import grpc_tools
-    from grpc_tools import protoc
-
-    well_known = Path(grpc_tools.__file__).parent / "_proto"
-    files = sorted(str(p.relative_to(REPO / "proto")) for p in (REPO / "proto/seam/v1").glob("*.proto"))
-    code = protoc.main(["protoc", f"-I{REPO / 'proto'}", f"-I{well_known}",
-                        f"--python_out={out}", f"--grpc_python_out={out}", *files])
-    if code != 0:
-        raise RuntimeError("grpc_tools.protoc failed")
-    # Regular packages: a namespace package would lose to an installed `seam`.
-    for package in (out / "seam", out / "seam" / "v1"):
-        (package / "__init__.py").touch()
-    sys.path.insert(0, str(out))
-    from seam.v1 import lock_service_pb2, lock_service_pb2_grpc  # type: ignore
-
-    return lock_service_pb2, lock_service_pb2_grpc
 
 
 def gateway_lock(stub, pb2) -> tuple[float, str, int]:
@@ -237,7 +164,7 @@ def median_ms(values: list[float]) -> str:
 def run(args) -> str:
     import grpc
 
-    pb2, pb2_grpc = generated_stubs()
+    pb2, pb2_grpc = generated_stubs("lock_service_pb2", "lock_service_pb2_grpc")
     lines: list[str] = []
 
     # 1. Against Seam's fake: call to final answer, end to end.
@@ -336,12 +263,7 @@ def main() -> None:
     section = f"{BEGIN}\n{header}\n\n{report}\n{END}"
     print(section)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else ""
-        if BEGIN in text:
-            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-        else:
-            text += "\n" + section + "\n"
-        args.write.write_text(text)
+        replace_section(args.write, BEGIN, END, section)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""What the benchmarks share: Seam's fake, the gateway binary, and Python stubs
+generated from proto/ the way a Python user would generate them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RELEASE_GATEWAY = REPO / "target" / "release" / "seam-grpc-gateway"
+API_KEY = "seam_apikey1_token"
+LOCK = "august_device_1"
+
+
+class FakeSeam:
+    """Seam's own fake (Node), started through tests/support/fake_seam.mjs."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            ["node", str(REPO / "tests/support/fake_seam.mjs")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        self.url = json.loads(self.process.stdout.readline())["url"]
+
+    def request_counter(self) -> int:
+        """The fake numbers every request it serves (`seam-request-id: requestN`)."""
+        with urllib.request.urlopen(f"{self.url}/_fake/default_seed") as response:
+            return int(response.headers["seam-request-id"].removeprefix("request"))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    def __init__(self, binary: Path, endpoint: str, **settings: str) -> None:
+        self.addr = f"127.0.0.1:{free_port()}"
+        env = dict(os.environ, SEAM_ENDPOINT=endpoint, SEAM_API_KEY=API_KEY,
+                   SEAM_GATEWAY_LISTEN=self.addr, RUST_LOG="warn", **settings)
+        self.process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", int(self.addr.rsplit(":", 1)[1]))) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the gateway did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+def generated_stubs(*modules: str):
+    """Stubs from proto/, generated with grpcio-tools as a Python user would;
+    returns the `seam.v1.<module>` modules asked for."""
+    out = Path(tempfile.mkdtemp(prefix="seam-stubs-"))
+    import grpc_tools
+    from grpc_tools import protoc
+
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    files = sorted(str(p.relative_to(REPO / "proto")) for p in (REPO / "proto/seam/v1").glob("*.proto"))
+    code = protoc.main(["protoc", f"-I{REPO / 'proto'}", f"-I{well_known}",
+                        f"--python_out={out}", f"--grpc_python_out={out}", *files])
+    if code != 0:
+        raise RuntimeError("grpc_tools.protoc failed")
+    # Regular packages: a namespace package would lose to an installed `seam`.
+    for package in (out / "seam", out / "seam" / "v1"):
+        (package / "__init__.py").touch()
+    sys.path.insert(0, str(out))
+    import importlib
+
+    return tuple(importlib.import_module(f"seam.v1.{module}") for module in modules)
+
+
+def replace_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Replaces the text between the markers `begin` and `end` in `path` (or appends it)."""
+    import re
+
+    text = path.read_text() if path.exists() else ""
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
+    else:
+        text += "\n" + section + "\n"
+    path.write_text(text)
