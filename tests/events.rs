@@ -133,3 +133,31 @@ async fn list_events_outside_the_range_is_empty_and_a_reversed_range_is_invalid(
         .expect_err("reversed range");
     assert_eq!(status.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn a_page_token_used_with_other_filters_is_invalid() {
+    let fake = FakeSeam::start().await;
+    make_lock_events(&fake, 4).await;
+    let gateway = Gateway::start(&fake.url).await;
+    let mut client = gateway.events().await;
+    let first = client
+        .list_events(pb::ListEventsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("ListEvents")
+        .into_inner();
+    assert!(!first.next_page_token.is_empty());
+    let status = client
+        .list_events(pb::ListEventsRequest {
+            page_size: 1,
+            page_token: first.next_page_token,
+            event_types: vec!["lock.locked".into()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("other filters");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(support::error_info(&status).metadata["field"], "page_token");
+}

@@ -301,3 +301,46 @@ async fn a_caller_that_does_not_read_is_cut_off_with_its_resume_point() {
     );
     assert_eq!(fast_ids.len(), ROUNDS * PER_ROUND, "the fast caller was not held back");
 }
+
+#[tokio::test]
+async fn the_tail_stops_when_the_last_watcher_leaves() {
+    let fake = FakeSeam::start().await;
+    let gateway = Gateway::start_with(config(&fake)).await;
+    let stream = watch(&gateway, pb::WatchEventsRequest::default()).await;
+    let before = fake.request_counter().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let while_watched = fake.request_counter().await - before - 1;
+    assert!(
+        while_watched >= 3,
+        "the tail polls while someone watches ({while_watched})"
+    );
+
+    drop(stream);
+    // The tail notices at its next tick (100 ms here).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_leaving = fake.request_counter().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        fake.request_counter().await - after_leaving,
+        1,
+        "only the counter's own request"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_ends_watch_streams_unavailable_with_their_resume_point() {
+    let fake = FakeSeam::start().await;
+    let gateway = Gateway::start_with(config(&fake)).await;
+    let mut stream = watch(&gateway, pb::WatchEventsRequest::default()).await;
+    lock_directly(&fake, LOCK_1, "/locks/lock_door").await;
+    let last = next_event(&mut stream).await;
+
+    tokio::time::timeout(Duration::from_secs(10), gateway.stop())
+        .await
+        .expect("serve returns within the grace period");
+    let status = stream.message().await.expect_err("the stream ends with the shutdown");
+    assert_eq!(status.code(), Code::Unavailable);
+    let info = support::error_info(&status);
+    assert_eq!(info.reason, "SHUTTING_DOWN");
+    assert_eq!(info.metadata["after_event_id"], last.event_id);
+}
