@@ -71,6 +71,14 @@ pub struct Config {
     #[arg(long, env = "SEAM_GATEWAY_EVENTS_BUFFER", default_value_t = 256)]
     pub events_buffer: usize,
 
+    /// The most concurrent gRPC streams (calls) one HTTP/2 connection may carry.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_CONCURRENT_STREAMS", default_value_t = 10_000)]
+    pub max_concurrent_streams: u32,
+
+    /// Threads that run the gateway (tokio workers). Default: one per core.
+    #[arg(long, env = "SEAM_GATEWAY_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+
     /// On SIGINT/SIGTERM, how long open streams get to finish before they are
     /// ended UNAVAILABLE and the process exits.
     #[arg(long, env = "SEAM_GATEWAY_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
@@ -127,6 +135,8 @@ impl fmt::Debug for Config {
             .field("request_id_capacity", &self.request_id_capacity)
             .field("events_poll_interval", &self.events_poll_interval)
             .field("events_buffer", &self.events_buffer)
+            .field("max_concurrent_streams", &self.max_concurrent_streams)
+            .field("worker_threads", &self.worker_threads)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)
             .finish()

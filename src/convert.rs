@@ -3,7 +3,12 @@
 
 use std::str::FromStr;
 
+use std::collections::BTreeMap;
+use std::fmt;
+
 use prost_types::{ListValue, Struct, Timestamp, value::Kind};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::pb;
@@ -27,7 +32,7 @@ impl From<model::Device> for pb::Device {
             warnings: typed.warnings.into_iter().map(Into::into).collect(),
             custom_metadata: custom_metadata(typed.custom_metadata),
             nickname: typed.nickname.unwrap_or_default(),
-            seam_object: Some(to_struct(raw)),
+            seam_object: Some(json_struct(&raw)),
         }
     }
 }
@@ -83,7 +88,7 @@ impl From<model::ActionAttempt> for pb::ActionAttempt {
                 r#type: error.error_type,
                 message: error.message,
             }),
-            seam_object: Some(to_struct(raw)),
+            seam_object: Some(json_struct(&raw)),
         }
     }
 }
@@ -112,7 +117,7 @@ impl From<model::Event> for pb::Event {
             created_at: typed.created_at.as_deref().and_then(parse_timestamp),
             occurred_at: typed.occurred_at.as_deref().and_then(parse_timestamp),
             event_description: typed.event_description.unwrap_or_default(),
-            seam_object: Some(to_struct(raw)),
+            seam_object: Some(json_struct(&raw)),
         }
     }
 }
@@ -159,6 +164,97 @@ fn to_value(value: Value) -> prost_types::Value {
         Value::Object(object) => Kind::StructValue(to_struct(object)),
     };
     prost_types::Value { kind: Some(kind) }
+}
+
+/// A JSON object's text as a `google.protobuf.Struct`, read in one pass with
+/// no intermediate tree (this runs for every object the gateway returns).
+pub fn json_struct(raw: &RawValue) -> Struct {
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    // The text was validated as a JSON object when it was read from Seam.
+    deserializer.deserialize_map(StructVisitor).unwrap_or_default()
+}
+
+struct StructVisitor;
+
+impl<'de> Visitor<'de> for StructVisitor {
+    type Value = Struct;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Struct, A::Error> {
+        let mut fields = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry::<String, JsonValue>()? {
+            fields.insert(key, value.0);
+        }
+        Ok(Struct { fields })
+    }
+}
+
+/// One JSON value as a `google.protobuf.Value`.
+struct JsonValue(prost_types::Value);
+
+impl<'de> de::Deserialize<'de> for JsonValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+fn value_of(kind: Kind) -> JsonValue {
+    JsonValue(prost_types::Value { kind: Some(kind) })
+}
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = JsonValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::NullValue(0)))
+    }
+
+    fn visit_bool<E>(self, flag: bool) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::BoolValue(flag)))
+    }
+
+    fn visit_i64<E>(self, number: i64) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::NumberValue(number as f64)))
+    }
+
+    fn visit_u64<E>(self, number: u64) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::NumberValue(number as f64)))
+    }
+
+    fn visit_f64<E>(self, number: f64) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::NumberValue(number)))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::StringValue(text.to_owned())))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<JsonValue, E> {
+        Ok(value_of(Kind::StringValue(text)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<JsonValue, A::Error> {
+        let mut values = Vec::new();
+        while let Some(item) = items.next_element::<JsonValue>()? {
+            values.push(item.0);
+        }
+        Ok(value_of(Kind::ListValue(ListValue { values })))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonValue, A::Error> {
+        StructVisitor
+            .visit_map(map)
+            .map(|object| value_of(Kind::StructValue(object)))
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +423,15 @@ mod tests {
             seam_object.fields["access_code_id"].kind,
             Some(Kind::StringValue("ac1".into()))
         );
+    }
+
+    #[test]
+    fn json_struct_reads_every_json_kind() {
+        let raw =
+            RawValue::from_string(r#"{"s":"x","n":-1.5,"b":true,"z":null,"l":[1,"a"],"o":{"k":2}}"#.into()).unwrap();
+        let object = json_struct(&raw);
+        assert_eq!(object, to_struct(serde_json::from_str(raw.get()).unwrap()));
+        assert_eq!(object.fields["n"].kind, Some(Kind::NumberValue(-1.5)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! with `pb::lock_service_client::LockServiceClient`.
 
 mod budget;
+pub mod codec;
 pub mod config;
 mod convert;
 mod credentials;
@@ -16,6 +17,7 @@ pub mod pb;
 mod request_ids;
 pub mod seam;
 mod service;
+mod status_details;
 mod watch;
 
 use std::future::Future;
@@ -39,6 +41,13 @@ use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, SeamClientOptions};
 use crate::service::{ActionAttemptApi, DeviceApi, EventApi, Gateway, LockApi};
 use crate::watch::{AttemptWatcher, PollSchedule};
+
+/// The largest request message accepted. Requests are ids and filters: a few
+/// hundred bytes; anything near this is a mistake or abuse.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+const HTTP2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const TCP_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug)]
@@ -119,13 +128,25 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     let router = Server::builder()
+        .max_concurrent_streams(Some(config.max_concurrent_streams))
+        // Finds callers that vanished without closing their streams (NAT, crashed
+        // hosts) so that their pollers and tails stop.
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(TCP_KEEPALIVE))
+        .layer(status_details::StatusDetailsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(LockServiceServer::new(LockApi::new(gateway.clone())))
-        .add_service(DeviceServiceServer::new(DeviceApi::new(gateway.clone())))
-        .add_service(ActionAttemptServiceServer::new(ActionAttemptApi::new(gateway.clone())))
-        .add_service(EventServiceServer::new(EventApi::new(gateway)));
+        .add_service(LockServiceServer::new(LockApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            DeviceServiceServer::new(DeviceApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            ActionAttemptServiceServer::new(ActionAttemptApi::new(gateway.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(EventServiceServer::new(EventApi::new(gateway)).max_decoding_message_size(MAX_REQUEST_BYTES));
 
     if let Some(address) = local_addr {
         tracing::info!(%address, seam_endpoint = %config.seam_endpoint, pass_through = config.seam_api_key.is_none(), "ready to serve gRPC");

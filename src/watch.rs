@@ -285,9 +285,12 @@ mod tests {
                     path: "/action_attempts/get",
                 }),
                 status => Ok(Upstreamed {
-                    body: serde_json::from_value(serde_json::json!({
-                        "action_attempt_id": attempt_id, "action_type": "LOCK_DOOR", "status": status,
-                    }))
+                    body: serde_json::from_str(
+                        &serde_json::json!({
+                            "action_attempt_id": attempt_id, "action_type": "LOCK_DOOR", "status": status,
+                        })
+                        .to_string(),
+                    )
                     .unwrap(),
                     request_id: None,
                 }),

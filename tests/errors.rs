@@ -244,3 +244,28 @@ async fn slow_seam_times_out_as_unavailable() {
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(support::error_info(&status).reason, "SEAM_TIMEOUT");
 }
+
+#[tokio::test]
+async fn an_oversized_request_is_refused_with_error_info_before_any_seam_call() {
+    let upstream = ScriptedUpstream::start(CannedResponse::new("200 OK", "application/json", "{}")).await;
+    let gateway = Gateway::start(&upstream.url).await;
+    let huge = "d".repeat(seam_grpc_gateway::MAX_REQUEST_BYTES + 1);
+    let status = gateway
+        .events()
+        .await
+        .list_events(pb::ListEventsRequest {
+            device_ids: vec![huge],
+            ..Default::default()
+        })
+        .await
+        .expect_err("over the size limit");
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    assert_eq!(support::error_info(&status).reason, "MESSAGE_TOO_LARGE");
+    assert_eq!(upstream.request_count(), 0);
+    // And the gateway keeps serving.
+    let next = get_lock(&gateway, "").await.expect_err("still answering");
+    assert_eq!(next.code(), Code::InvalidArgument);
+}

@@ -1,6 +1,8 @@
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::credential::Credential;
@@ -104,7 +106,7 @@ impl SeamClient {
         let answer = self
             .post(credential, "/locks/get", json!({ "device_id": device_id }))
             .await?;
-        take_field(answer, "/locks/get", "lock")
+        answer.field("lock")
     }
 
     /// All locks matching `filters` (`/locks/list` has no pagination of its own).
@@ -114,7 +116,7 @@ impl SeamClient {
         filters: Value,
     ) -> Result<Upstreamed<Vec<Device>>, UpstreamError> {
         let answer = self.post(credential, "/locks/list", filters).await?;
-        take_field(answer, "/locks/list", "locks")
+        answer.field("locks")
     }
 
     pub async fn get_device(
@@ -125,7 +127,7 @@ impl SeamClient {
         let answer = self
             .post(credential, "/devices/get", json!({ "device_id": device_id }))
             .await?;
-        take_field(answer, "/devices/get", "device")
+        answer.field("device")
     }
 
     /// One page of `/devices/list`; `filters` may carry `limit` and `page_cursor`.
@@ -135,14 +137,8 @@ impl SeamClient {
         filters: Value,
     ) -> Result<Upstreamed<(Vec<Device>, Option<Pagination>)>, UpstreamError> {
         let answer = self.post(credential, "/devices/list", filters).await?;
-        let pagination = answer
-            .body
-            .get("pagination")
-            .cloned()
-            .map(serde_json::from_value::<Pagination>)
-            .transpose()
-            .map_err(|e| malformed(&answer, "/devices/list", e))?;
-        let devices = take_field::<Vec<Device>>(answer, "/devices/list", "devices")?;
+        let pagination = answer.field::<Option<Pagination>>("pagination")?.body;
+        let devices = answer.field::<Vec<Device>>("devices")?;
         Ok(devices.map(|devices| (devices, pagination)))
     }
 
@@ -153,7 +149,7 @@ impl SeamClient {
     ) -> Result<Upstreamed<ActionAttempt>, UpstreamError> {
         let body = json!({ "action_attempt_id": action_attempt_id });
         let answer = self.post(credential, "/action_attempts/get", body).await?;
-        take_field(answer, "/action_attempts/get", "action_attempt")
+        answer.field("action_attempt")
     }
 
     /// Sends a lock or unlock command. Called once per command: never retried.
@@ -165,7 +161,7 @@ impl SeamClient {
     ) -> Result<Upstreamed<ActionAttempt>, UpstreamError> {
         let path = action.path();
         let answer = self.post(credential, path, json!({ "device_id": device_id })).await?;
-        take_field(answer, path, "action_attempt")
+        answer.field("action_attempt")
     }
 
     /// The event, or `None` when Seam answered OK without one.
@@ -177,10 +173,7 @@ impl SeamClient {
         let answer = self
             .post(credential, "/events/get", json!({ "event_id": event_id }))
             .await?;
-        if answer.body.get("event").is_none_or(Value::is_null) {
-            return Ok(answer.map(|_| None));
-        }
-        take_field::<Event>(answer, "/events/get", "event").map(|event| event.map(Some))
+        answer.field::<Option<Event>>("event")
     }
 
     pub async fn list_events(
@@ -199,15 +192,10 @@ impl SeamClient {
             body["event_types"] = json!(query.event_types);
         }
         let answer = self.post(credential, "/events/list", body).await?;
-        take_field(answer, "/events/list", "events")
+        answer.field("events")
     }
 
-    async fn post(
-        &self,
-        credential: &Credential,
-        path: &'static str,
-        body: Value,
-    ) -> Result<Upstreamed<Value>, UpstreamError> {
+    async fn post(&self, credential: &Credential, path: &'static str, body: Value) -> Result<Answer, UpstreamError> {
         let request = self
             .http
             .post(format!("{}{}", self.endpoint, path))
@@ -242,20 +230,12 @@ impl SeamClient {
             path,
         };
         if (200..300).contains(&http_status) {
-            return match serde_json::from_slice::<Value>(&bytes) {
-                Ok(body) if body.is_object() => Ok(Upstreamed {
-                    body,
-                    request_id: request_id.clone(),
-                }),
-                Ok(_) => Err(fail(UpstreamFailure::MalformedBody {
-                    http_status,
-                    detail: "the body is not a JSON object".into(),
-                })),
-                Err(e) => Err(fail(UpstreamFailure::MalformedBody {
-                    http_status,
-                    detail: e.to_string(),
-                })),
-            };
+            return Ok(Answer {
+                body: bytes,
+                request_id,
+                path,
+                http_status,
+            });
         }
         Err(fail(match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(ErrorBody { error }) => UpstreamFailure::Api {
@@ -273,34 +253,40 @@ impl SeamClient {
     }
 }
 
-fn take_field<T: DeserializeOwned>(
-    answer: Upstreamed<Value>,
+/// A successful Seam answer, not yet parsed: `{"<key>": …, "ok": true}`.
+struct Answer {
+    body: bytes::Bytes,
+    request_id: Option<String>,
     path: &'static str,
-    key: &str,
-) -> Result<Upstreamed<T>, UpstreamError> {
-    let Upstreamed { mut body, request_id } = answer;
-    let field = body.get_mut(key).map(Value::take).unwrap_or(Value::Null);
-    match serde_json::from_value::<T>(field) {
-        Ok(body) => Ok(Upstreamed { body, request_id }),
-        Err(e) => Err(UpstreamError {
-            failure: Box::new(UpstreamFailure::MalformedBody {
-                http_status: 200,
-                detail: format!("`{key}`: {e}"),
-            }),
-            request_id,
-            path,
-        }),
-    }
+    http_status: u16,
 }
 
-fn malformed(answer: &Upstreamed<Value>, path: &'static str, e: serde_json::Error) -> UpstreamError {
-    UpstreamError {
-        failure: Box::new(UpstreamFailure::MalformedBody {
-            http_status: 200,
-            detail: e.to_string(),
-        }),
-        request_id: answer.request_id.clone(),
-        path,
+impl Answer {
+    /// The value under `key` (JSON `null` when absent). Only that value is
+    /// parsed into a tree: Seam's duplicate keys (`/locks/get` sends the device
+    /// twice) are skipped unparsed.
+    fn field<T: DeserializeOwned>(&self, key: &str) -> Result<Upstreamed<T>, UpstreamError> {
+        let parsed = serde_json::from_slice::<HashMap<&str, &RawValue>>(&self.body)
+            .map_err(|e| self.malformed(format!("the body is not a JSON object: {e}")))
+            .and_then(|fields| {
+                let raw = fields.get(key).map_or("null", |raw| raw.get());
+                serde_json::from_str::<T>(raw).map_err(|e| self.malformed(format!("`{key}`: {e}")))
+            })?;
+        Ok(Upstreamed {
+            body: parsed,
+            request_id: self.request_id.clone(),
+        })
+    }
+
+    fn malformed(&self, detail: String) -> UpstreamError {
+        UpstreamError {
+            failure: Box::new(UpstreamFailure::MalformedBody {
+                http_status: self.http_status,
+                detail,
+            }),
+            request_id: self.request_id.clone(),
+            path: self.path,
+        }
     }
 }
 

@@ -1,26 +1,31 @@
 //! Seam's JSON objects as serde types. Every field is lenient (`default`):
 //! Seam sends only what a provider knows, and its schema grows monthly. Each
-//! object also keeps the JSON it came from ([`WithRaw`]), so nothing is lost.
+//! object also keeps the JSON text it came from ([`WithRaw`]), so nothing is lost.
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// A typed view of a Seam object together with the object itself.
+/// A typed view of a Seam object together with the object's JSON text.
+///
+/// The text is kept rather than a parsed tree: the typed view reads it once,
+/// and the conversion to protobuf reads it once more straight into a
+/// `google.protobuf.Struct`, with no intermediate tree on the hot path.
+/// Deserialize it from JSON text (`serde_json::from_str`/`from_slice`).
 #[derive(Debug, Clone)]
 pub struct WithRaw<T> {
     pub typed: T,
-    pub raw: Map<String, Value>,
+    pub raw: Box<RawValue>,
 }
 
 impl<'de, T: DeserializeOwned> Deserialize<'de> for WithRaw<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Map::deserialize(deserializer)?;
-        let value = Value::Object(raw);
-        let typed = T::deserialize(&value).map_err(D::Error::custom)?;
-        let Value::Object(raw) = value else {
-            unreachable!("constructed as an object above")
-        };
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(D::Error::custom("expected a JSON object"));
+        }
+        let typed = serde_json::from_str::<T>(raw.get()).map_err(D::Error::custom)?;
         Ok(Self { typed, raw })
     }
 }
@@ -48,7 +53,7 @@ pub struct DeviceFields {
     pub properties: DeviceProperties,
     pub errors: Vec<DeviceIssue>,
     pub warnings: Vec<DeviceIssue>,
-    pub custom_metadata: Map<String, Value>,
+    pub custom_metadata: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,8 +161,9 @@ mod tests {
         let device: Device = serde_json::from_str(json).expect("valid device");
         assert_eq!(device.typed.device_id, "d1");
         assert_eq!(device.typed.properties.locked, Some(true));
-        assert_eq!(device.raw["location"]["time_zone"], "UTC");
-        assert_eq!(device.raw["properties"]["schlage_metadata"]["model"], "Encode");
+        let raw: Value = serde_json::from_str(device.raw.get()).expect("raw JSON");
+        assert_eq!(raw["location"]["time_zone"], "UTC");
+        assert_eq!(raw["properties"]["schlage_metadata"]["model"], "Encode");
     }
 
     #[test]
@@ -165,6 +171,12 @@ mod tests {
         let json = r#"{"device_id":"d1","warnings":[{"warning_code":"power_saving_mode","message":"m","created_at":"2026-01-01T00:00:00Z"}]}"#;
         let device: Device = serde_json::from_str(json).expect("valid device");
         assert_eq!(device.typed.warnings[0].error_code, "power_saving_mode");
+    }
+
+    #[test]
+    fn an_object_is_required() {
+        assert!(serde_json::from_str::<Device>("[1, 2]").is_err());
+        assert!(serde_json::from_str::<Device>("null").is_err());
     }
 
     #[test]

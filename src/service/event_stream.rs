@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Response, Status};
 
 use super::{SharedGateway, log_rpc, shutting_down};
@@ -15,7 +18,10 @@ use crate::events_tail::TailMessage;
 use crate::pb;
 use crate::seam::{Credential, EventQuery, EventRange};
 
-pub type EventStream = ReceiverStream<Result<pb::WatchEventsResponse, Status>>;
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
+
+/// What the stream task sends; boxed to keep channel slots small (see attempt_stream.rs).
+type Outgoing = Box<Result<pb::WatchEventsResponse, Status>>;
 
 /// Longest wait between replay attempts while Seam is failing.
 const REPLAY_MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -45,7 +51,7 @@ pub(crate) fn open(gateway: &SharedGateway, started: Instant, spec: WatchSpec, b
     // Subscribe before the replay, so that nothing falls between the two.
     let live = gateway.event_tails.subscribe(&spec.credential);
     // One slot more than the buffer: the last one is kept for the final status.
-    let (sender, receiver) = mpsc::channel(buffer + 1);
+    let (sender, receiver) = mpsc::channel::<Outgoing>(buffer + 1);
     let gateway = gateway.clone();
     tokio::spawn(async move {
         let mut stream = Watcher {
@@ -57,12 +63,12 @@ pub(crate) fn open(gateway: &SharedGateway, started: Instant, spec: WatchSpec, b
         let code = stream.run(&gateway, live).await;
         log_rpc("WatchEvents", code, started, None);
     });
-    Response::new(ReceiverStream::new(receiver))
+    Response::new(Box::pin(ReceiverStream::new(receiver).map(|item| *item)))
 }
 
 struct Watcher {
     spec: WatchSpec,
-    sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+    sender: mpsc::Sender<Outgoing>,
     last_position: EventPosition,
     last_event_id: String,
 }
@@ -150,7 +156,7 @@ impl Watcher {
         let message = pb::WatchEventsResponse {
             event: Some(event.clone()),
         };
-        if self.sender.try_send(Ok(message)).is_err() {
+        if self.sender.try_send(Box::new(Ok(message))).is_err() {
             return Err(Overflow);
         }
         self.last_position = position;
@@ -168,7 +174,7 @@ impl Watcher {
         let status = Status::from(error);
         let code = status.code();
         // The reserved slot makes room for this unless the caller is gone.
-        let _ = self.sender.try_send(Err(status));
+        let _ = self.sender.try_send(Box::new(Err(status)));
         code
     }
 }

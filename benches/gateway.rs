@@ -1,0 +1,583 @@
+//! What a gateway hop costs, and how many streams one gateway process holds.
+//!
+//! `cargo bench --bench gateway -- [--smoke] [--write BENCHMARKS.md]` (scripts/bench runs it).
+//!
+//! - A minimal Seam-shaped upstream runs in this process: HTTP/1.1 keep-alive,
+//!   one pre-built answer per route.
+//! - The gateway runs as its own process (the release binary), so its CPU time
+//!   and resident memory are read from /proc for it alone.
+//! - Unary hop: `GetLock` through the gateway (tonic client, counting every
+//!   non-OK status) against the same request sent straight to the upstream
+//!   (reqwest, HTTP/1.1 keep-alive), at concurrency 1, 16 and 64.
+//! - Open streams: 10,000 `WatchActionAttempt` streams over a few HTTP/2
+//!   connections on one pending attempt; memory per stream, idle CPU, upstream
+//!   polls; then the attempt completes and every caller's final message is timed
+//!   from the moment the upstream first answered "success".
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use seam_grpc_gateway::pb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tonic::transport::Channel;
+
+const BEGIN: &str = "<!-- gateway:begin -->";
+const END: &str = "<!-- gateway:end -->";
+
+struct Settings {
+    smoke: bool,
+    write: Option<PathBuf>,
+    gateway: PathBuf,
+    run_for: Duration,
+    concurrencies: Vec<usize>,
+    streams: usize,
+    connections: usize,
+}
+
+fn settings() -> Settings {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Settings {
+        smoke,
+        write: value_of("--write").map(PathBuf::from),
+        gateway: value_of("--gateway")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/release/seam-grpc-gateway")),
+        run_for: if smoke {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(5)
+        },
+        concurrencies: if smoke { vec![1, 4] } else { vec![1, 16, 64] },
+        streams: if smoke { 200 } else { 10_000 },
+        connections: if smoke { 2 } else { 8 },
+    }
+}
+
+// ------------------------------------------------------------------ upstream
+
+const DEVICE: &str = r#"{"device_id":"august_device_1","device_type":"august_lock","display_name":"Front Door","workspace_id":"w","connected_account_id":"c","created_at":"2026-01-01T00:00:00.000Z","capabilities_supported":["lock","access_code"],"can_remotely_lock":true,"can_remotely_unlock":true,"properties":{"online":true,"locked":true,"manufacturer":"august","name":"Front Door","appearance":{"name":"Front Door"},"model":{"display_name":"Lock","manufacturer_display_name":"August"},"battery":{"level":1,"status":"full"},"battery_level":1},"errors":[],"warnings":[],"custom_metadata":{},"space_ids":[],"is_managed":true}"#;
+
+/// The minimal Seam-shaped upstream.
+struct Upstream {
+    addr: SocketAddr,
+    attempt_done: AtomicBool,
+    attempt_polls: AtomicU64,
+    first_success_at: Mutex<Option<Instant>>,
+}
+
+fn http_response(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nseam-request-id: bench\r\ncontent-length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    )
+    .into_bytes()
+}
+
+impl Upstream {
+    async fn start() -> Arc<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let upstream = Arc::new(Upstream {
+            addr: listener.local_addr().expect("addr"),
+            attempt_done: AtomicBool::new(false),
+            attempt_polls: AtomicU64::new(0),
+            first_success_at: Mutex::new(None),
+        });
+        let serving = upstream.clone();
+        tokio::spawn(async move {
+            let lock = Arc::new(http_response(&format!(
+                r#"{{"lock":{DEVICE},"device":{DEVICE},"ok":true}}"#
+            )));
+            while let Ok((socket, _)) = listener.accept().await {
+                let _ = socket.set_nodelay(true);
+                tokio::spawn(serving.clone().serve(socket, lock.clone()));
+            }
+        });
+        upstream
+    }
+
+    async fn serve(self: Arc<Self>, mut socket: TcpStream, lock: Arc<Vec<u8>>) {
+        let mut buffer = Vec::with_capacity(4096);
+        let mut chunk = [0_u8; 4096];
+        loop {
+            // One request: headers, then content-length bytes of body.
+            let request_end = loop {
+                if let Some(head_end) = find(&buffer, b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+                    let body_len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buffer.len() >= head_end + 4 + body_len {
+                        break head_end + 4 + body_len;
+                    }
+                }
+                match socket.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let path = String::from_utf8_lossy(&buffer[..request_end])
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_owned();
+            buffer.drain(..request_end);
+            let answer = if path.starts_with("/action_attempts/get") {
+                self.attempt_polls.fetch_add(1, Ordering::Relaxed);
+                let done = self.attempt_done.load(Ordering::SeqCst);
+                if done {
+                    self.first_success_at.lock().unwrap().get_or_insert_with(Instant::now);
+                }
+                let status = if done { "success" } else { "pending" };
+                http_response(&format!(
+                    r#"{{"action_attempt":{{"action_attempt_id":"bench_attempt","action_type":"LOCK_DOOR","status":"{status}","result":null,"error":null}},"ok":true}}"#
+                ))
+            } else {
+                lock.to_vec()
+            };
+            if socket.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// ------------------------------------------------------------------ gateway process
+
+struct GatewayProcess {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl GatewayProcess {
+    async fn start(binary: &PathBuf, upstream: SocketAddr) -> Self {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            probe.local_addr().expect("addr").port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let child = tokio::process::Command::new(binary)
+            .env("SEAM_ENDPOINT", format!("http://{upstream}"))
+            .env("SEAM_API_KEY", "seam_bench_key")
+            .env("SEAM_GATEWAY_LISTEN", addr.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e} (cargo build --release)", binary.display()));
+        for _ in 0..200 {
+            if TcpStream::connect(addr).await.is_ok() {
+                return Self { child, addr };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the gateway did not start");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// User + system CPU time so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc stat");
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        // After the command name: state is field 3, utime 14, stime 15 (1-based).
+        let ticks: u64 = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+    }
+
+    /// Resident memory in bytes.
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // Linux reports utime/stime in USER_HZ, which is 100 on every common kernel build.
+    100.0
+}
+
+// ------------------------------------------------------------------ measurements
+
+struct Run {
+    calls: u64,
+    failures: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Run {
+    fn percentile(&self, q: f64) -> f64 {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize] as f64
+    }
+
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+async fn drive<F, Fut>(concurrency: usize, run_for: Duration, call: F) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let started = Instant::now();
+    let deadline = started + run_for;
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0_u64;
+            while Instant::now() < deadline {
+                let begin = Instant::now();
+                if !call(worker).await {
+                    failures += 1;
+                }
+                latencies.push(begin.elapsed().as_micros() as u32);
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut run = Run {
+        calls: 0,
+        failures: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        let (latencies, failures) = task.await.expect("worker");
+        run.calls += latencies.len() as u64;
+        run.failures += failures;
+        run.latencies_us.extend(latencies);
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+async fn direct_run(upstream: SocketAddr, concurrency: usize, run_for: Duration) -> Run {
+    let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
+    let url = format!("http://{upstream}/locks/get");
+    // Warm the pool.
+    let _ = client
+        .post(&url)
+        .body(r#"{"device_id":"august_device_1"}"#)
+        .send()
+        .await;
+    drive(concurrency, run_for, move |_| {
+        let request = client
+            .post(&url)
+            .header("authorization", "Bearer seam_bench_key")
+            .header("content-type", "application/json")
+            .body(r#"{"device_id":"august_device_1"}"#);
+        async move {
+            match request.send().await {
+                Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+async fn gateway_run(gateway: &GatewayProcess, concurrency: usize, run_for: Duration) -> (Run, Duration) {
+    let mut clients = Vec::new();
+    for _ in 0..concurrency.clamp(1, 4) {
+        clients.push(pb::lock_service_client::LockServiceClient::new(gateway.channel().await));
+    }
+    let warm = clients[0]
+        .clone()
+        .get_lock(pb::GetLockRequest {
+            device_id: "august_device_1".into(),
+        })
+        .await;
+    assert!(warm.is_ok(), "GetLock through the gateway failed: {warm:?}");
+    let cpu_before = gateway.cpu_time();
+    let run = drive(concurrency, run_for, move |worker| {
+        let mut client = clients[worker % clients.len()].clone();
+        async move {
+            client
+                .get_lock(pb::GetLockRequest {
+                    device_id: "august_device_1".into(),
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    (run, gateway.cpu_time().saturating_sub(cpu_before))
+}
+
+struct StreamsResult {
+    streams: usize,
+    connections: usize,
+    rss_per_stream: f64,
+    idle_cpu_percent: f64,
+    polls_per_second: f64,
+    polls_per_second_one_stream: f64,
+    final_p50_ms: f64,
+    final_p99_ms: f64,
+    final_max_ms: f64,
+    failures: usize,
+}
+
+async fn open_streams(
+    gateway: &GatewayProcess,
+    count: usize,
+    connections: usize,
+) -> Vec<tonic::Streaming<pb::WatchActionAttemptResponse>> {
+    let mut channels = Vec::new();
+    for _ in 0..connections {
+        channels.push(gateway.channel().await);
+    }
+    let mut opening = Vec::new();
+    for n in 0..count {
+        let mut client =
+            pb::action_attempt_service_client::ActionAttemptServiceClient::new(channels[n % connections].clone());
+        opening.push(tokio::spawn(async move {
+            let mut stream = client
+                .watch_action_attempt(pb::WatchActionAttemptRequest {
+                    action_attempt_id: "bench_attempt".into(),
+                    wait_timeout: Some(prost_types::Duration { seconds: 600, nanos: 0 }),
+                })
+                .await
+                .expect("WatchActionAttempt")
+                .into_inner();
+            let first = stream.message().await.expect("first").expect("a message");
+            assert_eq!(
+                first.action_attempt.expect("attempt").status(),
+                pb::action_attempt::Status::Pending
+            );
+            stream
+        }));
+    }
+    let mut streams = Vec::with_capacity(count);
+    for task in opening {
+        streams.push(task.await.expect("open"));
+    }
+    streams
+}
+
+async fn polls_per_second(upstream: &Upstream, window: Duration) -> f64 {
+    let before = upstream.attempt_polls.load(Ordering::SeqCst);
+    tokio::time::sleep(window).await;
+    (upstream.attempt_polls.load(Ordering::SeqCst) - before) as f64 / window.as_secs_f64()
+}
+
+async fn streams_run(settings: &Settings, upstream: Arc<Upstream>) -> StreamsResult {
+    upstream.attempt_done.store(false, Ordering::SeqCst);
+    let gateway = GatewayProcess::start(&settings.gateway, upstream.addr).await;
+    let window = if settings.smoke {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(5)
+    };
+
+    let single = open_streams(&gateway, 1, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // past the poller's quick first checks
+    let polls_one = polls_per_second(&upstream, window).await;
+    drop(single);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let rss_before = gateway.rss();
+    let mut streams = open_streams(&gateway, settings.streams, settings.connections).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rss_after = gateway.rss();
+    let cpu_before = gateway.cpu_time();
+    let polls_many = polls_per_second(&upstream, window).await;
+    let idle_cpu = gateway.cpu_time().saturating_sub(cpu_before);
+
+    let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel();
+    for mut stream in streams.drain(..) {
+        let arrived = arrived_tx.clone();
+        tokio::spawn(async move {
+            let outcome = match stream.message().await {
+                Ok(Some(message)) => {
+                    let status = message.action_attempt.expect("attempt").status();
+                    (status == pb::action_attempt::Status::Success).then(Instant::now)
+                }
+                _ => None,
+            };
+            let _ = arrived.send(outcome);
+        });
+    }
+    drop(arrived_tx);
+    upstream.attempt_done.store(true, Ordering::SeqCst);
+    let mut arrivals = Vec::new();
+    let mut failures = 0;
+    while let Some(outcome) = arrived_rx.recv().await {
+        match outcome {
+            Some(at) => arrivals.push(at),
+            None => failures += 1,
+        }
+    }
+    let seen = upstream
+        .first_success_at
+        .lock()
+        .unwrap()
+        .expect("the gateway saw the success");
+    let mut delays_ms: Vec<f64> = arrivals
+        .iter()
+        .map(|at| at.saturating_duration_since(seen).as_secs_f64() * 1000.0)
+        .collect();
+    delays_ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        delays_ms
+            .get(((delays_ms.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    StreamsResult {
+        streams: settings.streams,
+        connections: settings.connections,
+        rss_per_stream: rss_after.saturating_sub(rss_before) as f64 / settings.streams as f64,
+        idle_cpu_percent: idle_cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
+        polls_per_second: polls_many,
+        polls_per_second_one_stream: polls_one,
+        final_p50_ms: pick(0.5),
+        final_p99_ms: pick(0.99),
+        final_max_ms: pick(1.0),
+        failures,
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+#[tokio::main]
+async fn main() {
+    let settings = settings();
+    let upstream = Upstream::start().await;
+    let mut report = Vec::new();
+    report.push(format!(
+        "Generated {} by `scripts/bench` (`cargo bench --bench gateway`) on {} with {} cores; {} s per point; \
+         the load generator, the upstream and the gateway share the machine.",
+        today(),
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        settings.run_for.as_secs_f64()
+    ));
+    report.push(String::new());
+    report.push("**Unary hop**: `GetLock` through the gateway vs. the same request straight to the upstream.".into());
+    report.push(String::new());
+    report.push("| concurrency | path | calls/s | p50 | p90 | p99 | failed | gateway CPU per call |".into());
+    report.push("|---|---|---|---|---|---|---|---|".into());
+    let mut added = Vec::new();
+    {
+        let gateway = GatewayProcess::start(&settings.gateway, upstream.addr).await;
+        for &concurrency in &settings.concurrencies {
+            let direct = direct_run(upstream.addr, concurrency, settings.run_for).await;
+            let (through, cpu) = gateway_run(&gateway, concurrency, settings.run_for).await;
+            let cpu_per_call = cpu.as_secs_f64() * 1e6 / through.calls.max(1) as f64;
+            for (label, run, cpu) in [("direct", &direct, None), ("gateway", &through, Some(cpu_per_call))] {
+                report.push(format!(
+                    "| {concurrency} | {label} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {} | {} |",
+                    run.rate(),
+                    run.percentile(0.5),
+                    run.percentile(0.9),
+                    run.percentile(0.99),
+                    run.failures,
+                    cpu.map_or("".to_owned(), |c| format!("{c:.1} µs")),
+                ));
+            }
+            added.push((
+                concurrency,
+                through.percentile(0.5) - direct.percentile(0.5),
+                through.percentile(0.99) - direct.percentile(0.99),
+            ));
+        }
+    }
+    report.push(String::new());
+    for (concurrency, p50, p99) in &added {
+        report.push(format!(
+            "- concurrency {concurrency}: the hop adds {p50:.0} µs at p50 and {p99:.0} µs at p99."
+        ));
+    }
+
+    let streams = streams_run(&settings, upstream.clone()).await;
+    report.push(String::new());
+    report.push(format!(
+        "**Open streams**: {} `WatchActionAttempt` streams over {} HTTP/2 connections on one pending attempt.",
+        streams.streams, streams.connections
+    ));
+    report.push(String::new());
+    report.push("| measure | value |".into());
+    report.push("|---|---|".into());
+    report.push(format!(
+        "| gateway resident memory per open stream | {:.1} KB |",
+        streams.rss_per_stream / 1024.0
+    ));
+    report.push(format!(
+        "| gateway CPU while the streams wait | {:.1} % of one core |",
+        streams.idle_cpu_percent
+    ));
+    report.push(format!(
+        "| upstream polls per second, {} streams (1 stream) | {:.2} ({:.2}) |",
+        streams.streams, streams.polls_per_second, streams.polls_per_second_one_stream
+    ));
+    report.push(format!(
+        "| upstream success seen → final message at the callers: p50 / p99 / last | {:.0} / {:.0} / {:.0} ms |",
+        streams.final_p50_ms, streams.final_p99_ms, streams.final_max_ms
+    ));
+    report.push(format!(
+        "| streams that did not end with the final message | {} |",
+        streams.failures
+    ));
+
+    let section = format!("{BEGIN}\n{}\n{END}", report.join("\n"));
+    println!("{section}");
+    if let Some(path) = &settings.write {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let updated = match (text.find(BEGIN), text.find(END)) {
+            (Some(begin), Some(end)) => format!("{}{}{}", &text[..begin], section, &text[end + END.len()..]),
+            _ => format!("{text}\n{section}\n"),
+        };
+        std::fs::write(path, updated).expect("write the report");
+    }
+    assert_eq!(streams.failures, 0, "every stream got its final message");
+}
+
+fn today() -> String {
+    let output = std::process::Command::new("date").arg("+%Y-%m-%d").output();
+    output.map_or_else(
+        |_| "today".to_owned(),
+        |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+    )
+}
