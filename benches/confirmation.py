@@ -17,7 +17,6 @@ generated section of FILE.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -29,9 +28,8 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-from harness import API_KEY, LOCK, RELEASE_GATEWAY, REPO, FakeSeam, Gateway, generated_stubs, replace_section
+from harness import API_KEY, LOCK, REPO, FakeSeam, Gateway, benchmark_arguments, generated_stubs, replace_section
 
 BEGIN = "<!-- confirmation:begin -->"
 END = "<!-- confirmation:end -->"
@@ -247,11 +245,7 @@ def run(args) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the benchmark works")
-    parser.add_argument("--gateway", type=Path, default=RELEASE_GATEWAY, help="the gateway binary to measure")
-    parser.add_argument("--write", type=Path, help="replace the generated section of this Markdown file")
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__.split("\n\n")[0])
     if args.smoke:
         args.fake_runs, args.delays = 2, [(0.0, 1), (0.5, 1)]
     else:

@@ -87,6 +87,17 @@ def generated_stubs(*modules: str):
     return tuple(importlib.import_module(f"seam.v1.{module}") for module in modules)
 
 
+def benchmark_arguments(description: str):
+    """The options every benchmark takes: --smoke, --gateway, --write."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the benchmark works")
+    parser.add_argument("--gateway", type=Path, default=RELEASE_GATEWAY, help="the gateway binary to measure")
+    parser.add_argument("--write", type=Path, help="replace the generated section of this Markdown file")
+    return parser.parse_args()
+
+
 def replace_section(path: Path, begin: str, end: str, section: str) -> None:
     """Replaces the text between the markers `begin` and `end` in `path` (or appends it)."""
     import re

@@ -11,7 +11,6 @@ then) to its arrival at each caller, on one clock.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import json
@@ -22,9 +21,8 @@ import statistics
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-from harness import API_KEY, LOCK, RELEASE_GATEWAY, FakeSeam, Gateway, generated_stubs, replace_section
+from harness import API_KEY, LOCK, FakeSeam, Gateway, benchmark_arguments, generated_stubs, replace_section
 
 BEGIN = "<!-- watch-events:begin -->"
 END = "<!-- watch-events:end -->"
@@ -115,11 +113,7 @@ async def measure(pb2, pb2_grpc, fake: FakeSeam, gateway: Gateway, callers: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the benchmark works")
-    parser.add_argument("--gateway", type=Path, default=RELEASE_GATEWAY, help="the gateway binary to measure")
-    parser.add_argument("--write", type=Path, help="replace the generated section of this Markdown file")
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__.split("\n\n")[0])
     counts, window, events = ([1, 10], 2.0, 2) if args.smoke else ([1, 100, 1000], 20.0, 8)
 
     pb2, pb2_grpc = generated_stubs("event_service_pb2", "event_service_pb2_grpc")

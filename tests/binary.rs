@@ -86,6 +86,15 @@ async fn logs_ready_line_and_one_line_per_rpc_without_secrets() {
         })
         .await
         .expect_err("unknown lock");
+    let mut stream = client
+        .lock_door(pb::LockDoorRequest {
+            device_id: LOCK_1.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("LockDoor")
+        .into_inner();
+    while stream.message().await.expect("LockDoor stream").is_some() {}
 
     let pid = child.id().expect("pid").to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
@@ -105,7 +114,7 @@ async fn logs_ready_line_and_one_line_per_rpc_without_secrets() {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|line| line["fields"]["message"] == "rpc")
         .collect();
-    assert_eq!(rpc_lines.len(), 2, "{logged:#?}");
+    assert_eq!(rpc_lines.len(), 3, "{logged:#?}");
     assert_eq!(rpc_lines[0]["fields"]["method"], "GetLock");
     assert_eq!(rpc_lines[0]["fields"]["code"], "Ok");
     assert!(rpc_lines[0]["fields"]["latency_us"].is_u64());
@@ -116,6 +125,15 @@ async fn logs_ready_line_and_one_line_per_rpc_without_secrets() {
             .starts_with("request")
     );
     assert_eq!(rpc_lines[1]["fields"]["code"], "NotFound");
+    // A stream's line comes when it ends, with the lock command's Seam request id.
+    assert_eq!(rpc_lines[2]["fields"]["method"], "LockDoor");
+    assert_eq!(rpc_lines[2]["fields"]["code"], "Ok");
+    assert!(
+        rpc_lines[2]["fields"]["seam_request_id"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("request")
+    );
     let everything = logged.join("\n");
     assert!(!everything.contains(API_KEY), "the API key reached a log line");
 }

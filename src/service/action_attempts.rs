@@ -57,6 +57,7 @@ impl ActionAttemptService for ActionAttemptApi {
                 attempt_id: attempt_id.to_owned(),
                 known: None,
                 deadline: tokio::time::Instant::now() + budget,
+                seam_request_id: None,
                 wrap: |attempt| pb::WatchActionAttemptResponse {
                     action_attempt: Some(attempt),
                 },

@@ -35,6 +35,8 @@ pub(crate) struct FollowSpec<M> {
     /// A snapshot already in hand (the lock command's answer): sent first.
     pub known: Option<pb::ActionAttempt>,
     pub deadline: tokio::time::Instant,
+    /// Seam's request id of the command that created the attempt, for the log line.
+    pub seam_request_id: Option<String>,
     /// Wraps a snapshot into the RPC's own response message.
     pub wrap: fn(pb::ActionAttempt) -> M,
 }
@@ -58,8 +60,9 @@ pub(crate) fn open<M: Send + 'static>(
     let (sender, receiver) = mpsc::channel::<Outgoing<M>>(STREAM_BUFFER);
     let gateway = gateway.clone();
     tokio::spawn(async move {
+        let seam_request_id = spec.seam_request_id.clone();
         let code = follow(&gateway, spec, &sender).await;
-        log_rpc(method, code, started, None);
+        log_rpc(method, code, started, seam_request_id.as_deref());
     });
     Ok(Response::new(Box::pin(ReceiverStream::new(receiver).map(|item| *item))))
 }
@@ -71,6 +74,7 @@ async fn follow<M>(gateway: &SharedGateway, spec: FollowSpec<M>, sender: &mpsc::
         known,
         deadline,
         wrap,
+        seam_request_id: _,
     } = spec;
     let waited_since = tokio::time::Instant::now();
     let mut views = gateway.attempts.watch(&credential, &attempt_id, known);

@@ -11,7 +11,7 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
-use crate::seam::{Credential, LockAction};
+use crate::seam::{Credential, LockAction, Upstreamed};
 
 /// `seam.v1.LockService`.
 #[derive(Debug, Clone)]
@@ -153,6 +153,7 @@ impl LockApi {
             attempt_id: sent.attempt_id,
             known: sent.accepted,
             deadline,
+            seam_request_id: sent.seam_request_id,
             wrap,
         })
     }
@@ -163,6 +164,8 @@ struct SentCommand {
     attempt_id: String,
     /// Seam's answer to the command; `None` when re-attaching by `request_id`.
     accepted: Option<pb::ActionAttempt>,
+    /// Seam's request id of the command, when it was sent by this call.
+    seam_request_id: Option<String>,
 }
 
 async fn send_once(
@@ -173,10 +176,11 @@ async fn send_once(
     request_id: String,
 ) -> Result<SentCommand, GatewayError> {
     if request_id.is_empty() {
-        let attempt = send_command(&gateway, &credential, action, &device_id).await?;
+        let answer = send_command(&gateway, &credential, action, &device_id).await?;
         return Ok(SentCommand {
-            attempt_id: attempt.action_attempt_id.clone(),
-            accepted: Some(attempt),
+            attempt_id: answer.body.action_attempt_id.clone(),
+            accepted: Some(answer.body),
+            seam_request_id: answer.request_id,
         });
     }
     let mut slot = gateway
@@ -188,13 +192,15 @@ async fn send_once(
         return Ok(SentCommand {
             attempt_id: attempt_id.clone(),
             accepted: None,
+            seam_request_id: None,
         });
     }
-    let attempt = send_command(&gateway, &credential, action, &device_id).await?;
-    *slot = Some(attempt.action_attempt_id.clone());
+    let answer = send_command(&gateway, &credential, action, &device_id).await?;
+    *slot = Some(answer.body.action_attempt_id.clone());
     Ok(SentCommand {
-        attempt_id: attempt.action_attempt_id.clone(),
-        accepted: Some(attempt),
+        attempt_id: answer.body.action_attempt_id.clone(),
+        accepted: Some(answer.body),
+        seam_request_id: answer.request_id,
     })
 }
 
@@ -205,7 +211,7 @@ async fn send_command(
     credential: &Credential,
     action: LockAction,
     device_id: &str,
-) -> Result<pb::ActionAttempt, GatewayError> {
+) -> Result<Upstreamed<pb::ActionAttempt>, GatewayError> {
     let with_device = |e| GatewayError::from(e).with("device_id", device_id);
     let device = gateway
         .seam
@@ -233,7 +239,7 @@ async fn send_command(
         return Err(GatewayError::new(kind).with("device_id", device_id));
     }
     let answer = gateway.seam.start_lock_action(credential, action, device_id).await;
-    Ok(answer.map_err(with_device)?.body.into())
+    Ok(answer.map_err(with_device)?.map(pb::ActionAttempt::from))
 }
 
 fn device_position(device: &pb::Device) -> Position {
