@@ -169,13 +169,19 @@ struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    async fn start(binary: &PathBuf, upstream: SocketAddr) -> Self {
+    /// `worker_threads`: `None` runs the gateway as deployed (one per core).
+    async fn start(binary: &PathBuf, upstream: SocketAddr, worker_threads: Option<usize>) -> Self {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             probe.local_addr().expect("addr").port()
         };
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let child = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command.env_remove("SEAM_GATEWAY_WORKER_THREADS");
+        if let Some(threads) = worker_threads {
+            command.env("SEAM_GATEWAY_WORKER_THREADS", threads.to_string());
+        }
+        let child = command
             .env("SEAM_ENDPOINT", format!("http://{upstream}"))
             .env("SEAM_API_KEY", "seam_bench_key")
             .env("SEAM_GATEWAY_LISTEN", addr.to_string())
@@ -347,8 +353,6 @@ async fn gateway_run(gateway: &GatewayProcess, concurrency: usize, run_for: Dura
 }
 
 struct StreamsResult {
-    streams: usize,
-    connections: usize,
     rss_per_stream: f64,
     idle_cpu_percent: f64,
     polls_per_second: f64,
@@ -402,9 +406,10 @@ async fn polls_per_second(upstream: &Upstream, window: Duration) -> f64 {
     (upstream.attempt_polls.load(Ordering::SeqCst) - before) as f64 / window.as_secs_f64()
 }
 
-async fn streams_run(settings: &Settings, upstream: Arc<Upstream>) -> StreamsResult {
+async fn streams_run(settings: &Settings, upstream: Arc<Upstream>, worker_threads: Option<usize>) -> StreamsResult {
     upstream.attempt_done.store(false, Ordering::SeqCst);
-    let gateway = GatewayProcess::start(&settings.gateway, upstream.addr).await;
+    *upstream.first_success_at.lock().unwrap() = None;
+    let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, worker_threads).await;
     let window = if settings.smoke {
         Duration::from_secs(1)
     } else {
@@ -466,8 +471,6 @@ async fn streams_run(settings: &Settings, upstream: Arc<Upstream>) -> StreamsRes
             .unwrap_or(f64::NAN)
     };
     StreamsResult {
-        streams: settings.streams,
-        connections: settings.connections,
         rss_per_stream: rss_after.saturating_sub(rss_before) as f64 / settings.streams as f64,
         idle_cpu_percent: idle_cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
         polls_per_second: polls_many,
@@ -501,7 +504,8 @@ async fn main() {
     report.push("|---|---|---|---|---|---|---|---|".into());
     let mut added = Vec::new();
     {
-        let gateway = GatewayProcess::start(&settings.gateway, upstream.addr).await;
+        // One worker: the load generator and the upstream need the other core.
+        let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, Some(1)).await;
         for &concurrency in &settings.concurrencies {
             let direct = direct_run(upstream.addr, concurrency, settings.run_for).await;
             let (through, cpu) = gateway_run(&gateway, concurrency, settings.run_for).await;
@@ -531,35 +535,44 @@ async fn main() {
         ));
     }
 
-    let streams = streams_run(&settings, upstream.clone()).await;
+    let mut all_streams = Vec::new();
+    for worker_threads in [Some(1), None] {
+        all_streams.push(streams_run(&settings, upstream.clone(), worker_threads).await);
+    }
     report.push(String::new());
     report.push(format!(
-        "**Open streams**: {} `WatchActionAttempt` streams over {} HTTP/2 connections on one pending attempt.",
-        streams.streams, streams.connections
+        "**Open streams**: {} `WatchActionAttempt` streams over {} HTTP/2 connections on one pending attempt, \
+         with the gateway on one worker thread and as deployed (one per core).",
+        settings.streams, settings.connections
     ));
     report.push(String::new());
-    report.push("| measure | value |".into());
-    report.push("|---|---|".into());
-    report.push(format!(
-        "| gateway resident memory per open stream | {:.1} KB |",
-        streams.rss_per_stream / 1024.0
+    report.push("| measure | 1 worker | 1 per core |".into());
+    report.push("|---|---|---|".into());
+    let row = |label: &str, value: &dyn Fn(&StreamsResult) -> String| {
+        let cells: Vec<String> = all_streams.iter().map(value).collect();
+        format!("| {label} | {} |", cells.join(" | "))
+    };
+    report.push(row("gateway resident memory per open stream", &|r| {
+        format!("{:.1} KB", r.rss_per_stream / 1024.0)
+    }));
+    report.push(row("gateway CPU while the streams wait", &|r| {
+        format!("{:.1} % of one core", r.idle_cpu_percent)
+    }));
+    report.push(row("upstream polls per second (with 1 stream)", &|r| {
+        format!("{:.2} ({:.2})", r.polls_per_second, r.polls_per_second_one_stream)
+    }));
+    report.push(row(
+        "upstream success seen → final message at the callers: p50 / p99 / last",
+        &|r| {
+            format!(
+                "{:.0} / {:.0} / {:.0} ms",
+                r.final_p50_ms, r.final_p99_ms, r.final_max_ms
+            )
+        },
     ));
-    report.push(format!(
-        "| gateway CPU while the streams wait | {:.1} % of one core |",
-        streams.idle_cpu_percent
-    ));
-    report.push(format!(
-        "| upstream polls per second, {} streams (1 stream) | {:.2} ({:.2}) |",
-        streams.streams, streams.polls_per_second, streams.polls_per_second_one_stream
-    ));
-    report.push(format!(
-        "| upstream success seen → final message at the callers: p50 / p99 / last | {:.0} / {:.0} / {:.0} ms |",
-        streams.final_p50_ms, streams.final_p99_ms, streams.final_max_ms
-    ));
-    report.push(format!(
-        "| streams that did not end with the final message | {} |",
-        streams.failures
-    ));
+    report.push(row("streams that did not end with the final message", &|r| {
+        r.failures.to_string()
+    }));
 
     let section = format!("{BEGIN}\n{}\n{END}", report.join("\n"));
     println!("{section}");
@@ -571,7 +584,10 @@ async fn main() {
         };
         std::fs::write(path, updated).expect("write the report");
     }
-    assert_eq!(streams.failures, 0, "every stream got its final message");
+    assert!(
+        all_streams.iter().all(|r| r.failures == 0),
+        "every stream got its final message"
+    );
 }
 
 fn today() -> String {
