@@ -1,32 +1,30 @@
 //! The stream behind LockDoor, UnlockDoor and WatchActionAttempt: a full
 //! snapshot on every status change until the attempt completes, the wait
 //! budget runs out, the caller leaves or the gateway shuts down.
-
-use std::time::Instant;
+//!
+//! The stream is not a task feeding a channel: it follows the attempt's view
+//! itself, when the transport asks for the next message. A stream waits far
+//! longer than it works, and a task and a channel per stream were half of a
+//! waiting stream's memory and an extra wake-up per message (BENCHMARKS.md).
+//! The properties stay: the caller leaving drops the stream, and with it the
+//! attempt's watcher (so polling stops); shutdown and the wait budget are
+//! awaited next to the attempt's changes.
 
 use std::pin::Pin;
+use std::time::Instant;
 
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio::sync::watch;
+use tokio_stream::Stream;
 use tonic::{Code, Response, Status};
 
 use super::{SharedGateway, log_rpc, shutting_down};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pb;
 use crate::seam::Credential;
-use crate::watch::is_completed;
+use crate::watch::{AttemptView, is_completed};
 
 /// The response stream of an attempt-following RPC.
 pub type AttemptStream<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send>>;
-
-/// What the stream task sends. Boxed: a channel allocates its slots in blocks
-/// of 32, and an unboxed `Result<_, Status>` is ~200 bytes, which made each
-/// open stream cost 6 KB more (measured in BENCHMARKS.md).
-type Outgoing<M> = Box<Result<M, Status>>;
-
-/// Messages buffered per stream; a caller that reads slowly only delays itself.
-const STREAM_BUFFER: usize = 4;
 
 /// What one stream follows.
 pub(crate) struct FollowSpec<M> {
@@ -57,76 +55,111 @@ pub(crate) fn open<M: Send + 'static>(
             return Err(status);
         }
     };
-    let (sender, receiver) = mpsc::channel::<Outgoing<M>>(STREAM_BUFFER);
-    let gateway = gateway.clone();
-    tokio::spawn(async move {
-        let seam_request_id = spec.seam_request_id.clone();
-        let code = follow(&gateway, spec, &sender).await;
-        log_rpc(method, code, started, seam_request_id.as_deref());
+    let follower = Follower {
+        views: gateway.attempts.watch(&spec.credential, &spec.attempt_id, spec.known),
+        shutdown: gateway.shutdown.clone(),
+        budget_end: Box::pin(tokio::time::sleep_until(spec.deadline)),
+        waited_since: tokio::time::Instant::now(),
+        last_sent_status: None,
+        gateway: gateway.clone(),
+        credential: spec.credential,
+        attempt_id: spec.attempt_id,
+        wrap: spec.wrap,
+        log: RpcLog {
+            method,
+            started,
+            seam_request_id: spec.seam_request_id,
+            code: None,
+        },
+    };
+    let stream = futures_util::stream::unfold(follower, |mut follower| async move {
+        let message = follower.next_message().await?;
+        Some((message, follower))
     });
-    Ok(Response::new(Box::pin(ReceiverStream::new(receiver).map(|item| *item))))
+    Ok(Response::new(Box::pin(stream)))
 }
 
-async fn follow<M>(gateway: &SharedGateway, spec: FollowSpec<M>, sender: &mpsc::Sender<Outgoing<M>>) -> Code {
-    let FollowSpec {
-        credential,
-        attempt_id,
-        known,
-        deadline,
-        wrap,
-        seam_request_id: _,
-    } = spec;
-    let waited_since = tokio::time::Instant::now();
-    let mut views = gateway.attempts.watch(&credential, &attempt_id, known);
-    let mut shutdown = gateway.shutdown.clone();
-    let budget_end = tokio::time::sleep_until(deadline);
-    tokio::pin!(budget_end);
-    let mut last_sent_status: Option<i32> = None;
-    loop {
-        let view = views.borrow_and_update().clone();
-        if let Some(attempt) = view.attempt
-            && last_sent_status != Some(attempt.status)
-        {
-            last_sent_status = Some(attempt.status);
-            let completed = is_completed(&attempt);
-            if sender.send(Box::new(Ok(wrap(attempt)))).await.is_err() {
-                return Code::Cancelled;
-            }
-            if completed {
-                return Code::Ok;
-            }
+struct Follower<M> {
+    gateway: SharedGateway,
+    credential: Credential,
+    attempt_id: String,
+    views: watch::Receiver<AttemptView>,
+    shutdown: watch::Receiver<bool>,
+    budget_end: Pin<Box<tokio::time::Sleep>>,
+    waited_since: tokio::time::Instant,
+    last_sent_status: Option<i32>,
+    wrap: fn(pb::ActionAttempt) -> M,
+    log: RpcLog,
+}
+
+impl<M> Follower<M> {
+    /// The next message; `None` once the stream has ended.
+    async fn next_message(&mut self) -> Option<Result<M, Status>> {
+        if self.log.code.is_some() {
+            return None;
         }
-        if let Some(fatal) = view.fatal {
-            return end(sender, GatewayError::from(fatal).with("action_attempt_id", &attempt_id)).await;
-        }
-        tokio::select! {
-            changed = views.changed() => {
-                // The poller stopped without a final view (it briefly had no
-                // watcher): start following again with a fresh one.
-                if changed.is_err() && !views.borrow().is_final() {
-                    views = gateway.attempts.watch(&credential, &attempt_id, None);
+        loop {
+            let (changed_snapshot, fatal) = {
+                let view = self.views.borrow_and_update();
+                let changed = view
+                    .attempt
+                    .as_ref()
+                    .filter(|attempt| self.last_sent_status != Some(attempt.status))
+                    .cloned();
+                (changed, view.fatal.clone())
+            };
+            if let Some(attempt) = changed_snapshot {
+                self.last_sent_status = Some(attempt.status);
+                if is_completed(&attempt) {
+                    self.log.code = Some(Code::Ok);
                 }
+                return Some(Ok((self.wrap)(attempt)));
             }
-            _ = &mut budget_end => {
-                let kind = match views.borrow().outage.clone() {
-                    Some(cause) => ErrorKind::AttemptUnobservable { cause },
-                    None => ErrorKind::AttemptStillPending { waited: waited_since.elapsed() },
-                };
-                return end(sender, GatewayError::new(kind).with("action_attempt_id", &attempt_id)).await;
+            if let Some(fatal) = fatal {
+                return Some(Err(self.end(GatewayError::from(fatal))));
             }
-            _ = sender.closed() => return Code::Cancelled,
-            _ = shutting_down(&mut shutdown) => {
-                let error = GatewayError::new(ErrorKind::ShuttingDown).with("action_attempt_id", &attempt_id);
-                return end(sender, error).await;
+            tokio::select! {
+                changed = self.views.changed() => {
+                    // The poller stopped without a final view (it briefly had no
+                    // watcher): follow again with a fresh one.
+                    if changed.is_err() && !self.views.borrow().is_final() {
+                        self.views = self.gateway.attempts.watch(&self.credential, &self.attempt_id, None);
+                    }
+                }
+                _ = &mut self.budget_end => {
+                    let kind = match self.views.borrow().outage.clone() {
+                        Some(cause) => ErrorKind::AttemptUnobservable { cause },
+                        None => ErrorKind::AttemptStillPending { waited: self.waited_since.elapsed() },
+                    };
+                    return Some(Err(self.end(GatewayError::new(kind))));
+                }
+                _ = shutting_down(&mut self.shutdown) => {
+                    return Some(Err(self.end(GatewayError::new(ErrorKind::ShuttingDown))));
+                }
             }
         }
     }
+
+    /// The final status, naming the attempt to resume with.
+    fn end(&mut self, error: GatewayError) -> Status {
+        let status = Status::from(error.with("action_attempt_id", &self.attempt_id));
+        self.log.code = Some(status.code());
+        status
+    }
 }
 
-async fn end<M>(sender: &mpsc::Sender<Outgoing<M>>, error: GatewayError) -> Code {
-    let status = Status::from(error);
-    let code = status.code();
-    // The caller may be gone already; then there is nobody to tell.
-    let _ = sender.send(Box::new(Err(status))).await;
-    code
+/// The stream's log line, written when the stream is dropped: after its last
+/// message, or when the caller went away (CANCELLED).
+struct RpcLog {
+    method: &'static str,
+    started: Instant,
+    seam_request_id: Option<String>,
+    code: Option<Code>,
+}
+
+impl Drop for RpcLog {
+    fn drop(&mut self) {
+        let code = self.code.unwrap_or(Code::Cancelled);
+        log_rpc(self.method, code, self.started, self.seam_request_id.as_deref());
+    }
 }
