@@ -3,7 +3,7 @@
 //! watch, and the tail stops when nobody watches any more.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use prost_types::Timestamp;
@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::event_order::{EventPosition, earlier_by};
 use crate::pb;
 use crate::seam::{Credential, EventQuery, EventRange, SeamClient, UpstreamError};
+use crate::shared_producers::{Membership, Producers};
 
 /// How far back each poll looks behind the newest event seen, so that an
 /// event Seam lists a little late (with an earlier `created_at`) is still found.
@@ -30,7 +31,7 @@ pub enum TailMessage {
     Failed(Arc<UpstreamError>),
 }
 
-type Tails = Arc<Mutex<HashMap<Credential, Arc<broadcast::Sender<TailMessage>>>>>;
+type Tails = Producers<Credential, broadcast::Sender<TailMessage>>;
 
 #[derive(Debug)]
 pub struct EventTails {
@@ -50,22 +51,17 @@ impl EventTails {
 
     /// Every event the credential's tail finds from now on.
     pub fn subscribe(&self, credential: &Credential) -> broadcast::Receiver<TailMessage> {
-        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = tails.get(credential) {
-            return sender.subscribe();
+        let (receiver, started) = self.tails.join(credential, broadcast::Sender::subscribe, || {
+            broadcast::channel(TAIL_CAPACITY)
+        });
+        if let Some(membership) = started {
+            let tail = Tail {
+                seam: self.seam.clone(),
+                interval: self.interval,
+                membership,
+            };
+            tokio::spawn(tail.run());
         }
-        let (sender, receiver) = broadcast::channel(TAIL_CAPACITY);
-        let sender = Arc::new(sender);
-        tails.insert(credential.clone(), sender.clone());
-        drop(tails);
-        let tail = Tail {
-            seam: self.seam.clone(),
-            interval: self.interval,
-            tails: self.tails.clone(),
-            credential: credential.clone(),
-            sender,
-        };
-        tokio::spawn(tail.run());
         receiver
     }
 }
@@ -73,9 +69,7 @@ impl EventTails {
 struct Tail {
     seam: SeamClient,
     interval: Duration,
-    tails: Tails,
-    credential: Credential,
-    sender: Arc<broadcast::Sender<TailMessage>>,
+    membership: Membership<Credential, broadcast::Sender<TailMessage>>,
 }
 
 impl Tail {
@@ -87,7 +81,7 @@ impl Tail {
         let mut failures: u32 = 0;
         loop {
             tokio::time::sleep(next_poll).await;
-            if self.retire_if_unwatched() {
+            if self.membership.leave_if_unwatched(|sender| sender.receiver_count() > 0) {
                 return;
             }
             let query = EventQuery {
@@ -95,7 +89,7 @@ impl Tail {
                 device_ids: Vec::new(),
                 event_types: Vec::new(),
             };
-            match self.seam.list_events(&self.credential, &query).await {
+            match self.seam.list_events(&self.membership.key, &query).await {
                 Ok(answer) => {
                     failures = 0;
                     next_poll = self.interval;
@@ -109,7 +103,7 @@ impl Tail {
                     for event in fresh {
                         seen.insert(event.event_id.clone(), EventPosition::of(&event));
                         // No receiver right now is fine: the next tick retires the tail.
-                        let _ = self.sender.send(TailMessage::Event(Arc::new(event)));
+                        let _ = self.membership.sender.send(TailMessage::Event(Arc::new(event)));
                     }
                     if let Some(newest) = seen.values().max() {
                         let candidate = earlier_by(&newest.time(), OVERLAP);
@@ -128,36 +122,11 @@ impl Tail {
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "event tail: Seam refused; ending the watchers' streams");
-                    let _ = self.sender.send(TailMessage::Failed(Arc::new(error)));
-                    self.retire();
+                    let _ = self.membership.sender.send(TailMessage::Failed(Arc::new(error)));
+                    self.membership.leave();
                     return;
                 }
             }
-        }
-    }
-
-    /// Leaves the registry when nobody watches; false if someone does.
-    fn retire_if_unwatched(&self) -> bool {
-        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.sender.receiver_count() > 0 {
-            return false;
-        }
-        if tails
-            .get(&self.credential)
-            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
-        {
-            tails.remove(&self.credential);
-        }
-        true
-    }
-
-    fn retire(&self) {
-        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
-        if tails
-            .get(&self.credential)
-            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
-        {
-            tails.remove(&self.credential);
         }
     }
 }

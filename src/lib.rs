@@ -17,6 +17,7 @@ pub mod pb;
 mod request_ids;
 pub mod seam;
 mod service;
+mod shared_producers;
 mod status_details;
 mod watch;
 

@@ -2,9 +2,8 @@
 //! (credential, attempt) serves every watcher of that attempt, backs off from a
 //! quick first check to a cap, and stops as soon as the last watcher leaves.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -12,6 +11,7 @@ use tokio::sync::watch;
 use crate::pb;
 use crate::pb::action_attempt::Status as AttemptStatus;
 use crate::seam::{Credential, SeamClient, UpstreamError, Upstreamed, model};
+use crate::shared_producers::{Membership, Producers};
 
 /// Where attempts are read from: Seam in production, a script in unit tests.
 pub trait AttemptSource: Send + Sync + 'static {
@@ -81,7 +81,7 @@ pub fn is_completed(attempt: &pb::ActionAttempt) -> bool {
 }
 
 type PollerKey = (Credential, String);
-type Pollers = Arc<Mutex<HashMap<PollerKey, Arc<watch::Sender<AttemptView>>>>>;
+type Pollers = Producers<PollerKey, watch::Sender<AttemptView>>;
 
 /// The registry of running pollers.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ impl<S: AttemptSource> AttemptWatcher<S> {
         Self {
             source,
             schedule,
-            pollers: Arc::default(),
+            pollers: Pollers::default(),
         }
     }
 
@@ -111,44 +111,37 @@ impl<S: AttemptSource> AttemptWatcher<S> {
         known: Option<pb::ActionAttempt>,
     ) -> watch::Receiver<AttemptView> {
         let key = (credential.clone(), attempt_id.to_owned());
-        let mut pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = pollers.get(&key) {
-            return sender.subscribe();
-        }
         let first_check = if known.is_some() {
             self.schedule.initial
         } else {
             Duration::ZERO
         };
-        let (sender, receiver) = watch::channel(AttemptView {
-            attempt: known,
-            ..AttemptView::default()
+        let (receiver, started) = self.pollers.join(&key, watch::Sender::subscribe, || {
+            watch::channel(AttemptView {
+                attempt: known,
+                ..AttemptView::default()
+            })
         });
-        let sender = Arc::new(sender);
-        pollers.insert(key.clone(), sender.clone());
-        drop(pollers);
-        let poller = Poller {
-            source: self.source.clone(),
-            pollers: self.pollers.clone(),
-            key,
-            sender,
-        };
-        tokio::spawn(poller.run(first_check, self.schedule));
+        if let Some(membership) = started {
+            let poller = Poller {
+                source: self.source.clone(),
+                membership,
+            };
+            tokio::spawn(poller.run(first_check, self.schedule));
+        }
         receiver
     }
 
     /// How many attempts are being polled now.
     #[cfg(test)]
     fn active_pollers(&self) -> usize {
-        self.pollers.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.pollers.len()
     }
 }
 
 struct Poller<S> {
     source: Arc<S>,
-    pollers: Pollers,
-    key: PollerKey,
-    sender: Arc<watch::Sender<AttemptView>>,
+    membership: Membership<PollerKey, watch::Sender<AttemptView>>,
 }
 
 impl<S: AttemptSource> Poller<S> {
@@ -162,70 +155,47 @@ impl<S: AttemptSource> Poller<S> {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(next_check) => {}
-                _ = self.sender.closed() => {
-                    if self.retire_if_unwatched() {
+                _ = self.membership.sender.closed() => {
+                    if self.membership.leave_if_unwatched(|sender| sender.receiver_count() > 0) {
                         return;
                     }
                     // Someone subscribed while the last one left: keep going.
                     continue;
                 }
             }
-            let (credential, attempt_id) = &self.key;
+            let (credential, attempt_id) = &self.membership.key;
             let backoff = delays.next().unwrap_or(schedule.max);
             match self.source.fetch(credential, attempt_id).await {
                 Ok(answer) => {
                     let attempt = pb::ActionAttempt::from(answer.body);
                     let completed = is_completed(&attempt);
-                    self.sender.send_modify(|view| {
+                    self.membership.sender.send_modify(|view| {
                         view.attempt = Some(attempt);
                         view.outage = None;
                     });
                     if completed {
-                        self.retire();
+                        self.membership.leave();
                         return;
                     }
                     next_check = backoff;
                 }
                 Err(error) if error.is_transient() => {
                     next_check = backoff.max(error.retry_after().unwrap_or_default());
-                    self.sender.send_modify(|view| view.outage = Some(error));
+                    self.membership.sender.send_modify(|view| view.outage = Some(error));
                 }
                 Err(error) => {
-                    self.sender.send_modify(|view| view.fatal = Some(error));
-                    self.retire();
+                    self.membership.sender.send_modify(|view| view.fatal = Some(error));
+                    self.membership.leave();
                     return;
                 }
             }
-        }
-    }
-
-    /// Leaves the registry if nobody watches; false if someone came back.
-    fn retire_if_unwatched(&self) -> bool {
-        let mut pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.sender.receiver_count() > 0 {
-            return false;
-        }
-        self.remove_self(&mut pollers);
-        true
-    }
-
-    fn retire(&self) {
-        let mut pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
-        self.remove_self(&mut pollers);
-    }
-
-    fn remove_self(&self, pollers: &mut HashMap<PollerKey, Arc<watch::Sender<AttemptView>>>) {
-        if pollers
-            .get(&self.key)
-            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
-        {
-            pollers.remove(&self.key);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use tokio::time::Instant;
