@@ -78,40 +78,14 @@ impl LockService for LockApi {
     }
 
     async fn lock_door(&self, request: Request<pb::LockDoorRequest>) -> Result<Response<Self::LockDoorStream>, Status> {
-        let started = Instant::now();
-        let message = request.get_ref();
-        let command = LockCommand {
-            action: LockAction::Lock,
-            device_id: &message.device_id,
-            request_id: &message.request_id,
-            wait_timeout: message.wait_timeout.as_ref(),
-        };
-        let spec = self
-            .start(command, request.metadata(), |attempt| pb::LockDoorResponse {
-                action_attempt: Some(attempt),
-            })
-            .await;
-        attempt_stream::open(&self.gateway, "LockDoor", started, spec)
+        self.command_stream(request).await
     }
 
     async fn unlock_door(
         &self,
         request: Request<pb::UnlockDoorRequest>,
     ) -> Result<Response<Self::UnlockDoorStream>, Status> {
-        let started = Instant::now();
-        let message = request.get_ref();
-        let command = LockCommand {
-            action: LockAction::Unlock,
-            device_id: &message.device_id,
-            request_id: &message.request_id,
-            wait_timeout: message.wait_timeout.as_ref(),
-        };
-        let spec = self
-            .start(command, request.metadata(), |attempt| pb::UnlockDoorResponse {
-                action_attempt: Some(attempt),
-            })
-            .await;
-        attempt_stream::open(&self.gateway, "UnlockDoor", started, spec)
+        self.command_stream(request).await
     }
 }
 
@@ -123,7 +97,67 @@ struct LockCommand<'a> {
     wait_timeout: Option<&'a prost_types::Duration>,
 }
 
+/// A LockDoor or UnlockDoor request, and the messages of its stream.
+trait LockCommandRequest {
+    const METHOD: &'static str;
+    type Message: Send + 'static;
+    fn command(&self) -> LockCommand<'_>;
+    fn message(attempt: pb::ActionAttempt) -> Self::Message;
+}
+
+impl LockCommandRequest for pb::LockDoorRequest {
+    const METHOD: &'static str = "LockDoor";
+    type Message = pb::LockDoorResponse;
+
+    fn command(&self) -> LockCommand<'_> {
+        LockCommand {
+            action: LockAction::Lock,
+            device_id: &self.device_id,
+            request_id: &self.request_id,
+            wait_timeout: self.wait_timeout.as_ref(),
+        }
+    }
+
+    fn message(attempt: pb::ActionAttempt) -> Self::Message {
+        pb::LockDoorResponse {
+            action_attempt: Some(attempt),
+        }
+    }
+}
+
+impl LockCommandRequest for pb::UnlockDoorRequest {
+    const METHOD: &'static str = "UnlockDoor";
+    type Message = pb::UnlockDoorResponse;
+
+    fn command(&self) -> LockCommand<'_> {
+        LockCommand {
+            action: LockAction::Unlock,
+            device_id: &self.device_id,
+            request_id: &self.request_id,
+            wait_timeout: self.wait_timeout.as_ref(),
+        }
+    }
+
+    fn message(attempt: pb::ActionAttempt) -> Self::Message {
+        pb::UnlockDoorResponse {
+            action_attempt: Some(attempt),
+        }
+    }
+}
+
 impl LockApi {
+    /// LockDoor and UnlockDoor: send the command, then stream its attempt.
+    async fn command_stream<R: LockCommandRequest>(
+        &self,
+        request: Request<R>,
+    ) -> Result<Response<AttemptStream<R::Message>>, Status> {
+        let started = Instant::now();
+        let spec = self
+            .start(request.get_ref().command(), request.metadata(), R::message)
+            .await;
+        attempt_stream::open(&self.gateway, R::METHOD, started, spec)
+    }
+
     /// Validates, checks the capability, sends the command (once per
     /// `request_id`) and says what the stream follows.
     async fn start<M>(
