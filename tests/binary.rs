@@ -86,15 +86,7 @@ async fn logs_ready_line_and_one_line_per_rpc_without_secrets() {
         })
         .await
         .expect_err("unknown lock");
-    let mut stream = client
-        .lock_door(pb::LockDoorRequest {
-            device_id: LOCK_1.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("LockDoor")
-        .into_inner();
-    while stream.message().await.expect("LockDoor stream").is_some() {}
+    support::lock_door_to_the_end(&mut client, LOCK_1).await;
 
     let pid = child.id().expect("pid").to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use seam_grpc_gateway::pb::action_attempt::Status as AttemptStatus;
 use seam_grpc_gateway::{Config, pb};
-use support::{FakeSeam, Gateway, KEYPAD_ONLY_LOCK, LOCK_1, OFFLINE_LOCK};
+use support::{FakeSeam, Gateway, KEYPAD_ONLY_LOCK, LOCK_1, OFFLINE_LOCK, drain};
 use tonic::{Code, Streaming};
 
 fn config(fake: &FakeSeam) -> Config {
@@ -24,19 +24,6 @@ fn lock_request(device_id: &str) -> pb::LockDoorRequest {
     pb::LockDoorRequest {
         device_id: device_id.into(),
         ..Default::default()
-    }
-}
-
-/// Every message of a stream until it ends, and how it ended.
-async fn drain<M>(stream: &mut Streaming<M>) -> (Vec<M>, Result<(), tonic::Status>) {
-    let mut messages = Vec::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), stream.message()).await {
-            Ok(Ok(Some(message))) => messages.push(message),
-            Ok(Ok(None)) => return (messages, Ok(())),
-            Ok(Err(status)) => return (messages, Err(status)),
-            Err(_) => panic!("the stream neither sent nor ended within 20 s"),
-        }
     }
 }
 

@@ -37,17 +37,7 @@ async fn next_event(stream: &mut Streaming<pb::WatchEventsResponse>) -> pb::Even
 
 /// Locks through the gateway and waits for the stream to finish.
 async fn lock(gateway: &Gateway, device_id: &str) {
-    let mut stream = gateway
-        .locks()
-        .await
-        .lock_door(pb::LockDoorRequest {
-            device_id: device_id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("LockDoor")
-        .into_inner();
-    while stream.message().await.expect("LockDoor stream").is_some() {}
+    support::lock_door_to_the_end(&mut gateway.locks().await, device_id).await;
 }
 
 /// Directly in the fake: a lock event without the gateway's help.

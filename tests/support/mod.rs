@@ -217,3 +217,30 @@ pub fn error_info(status: &tonic::Status) -> tonic_types::ErrorInfo {
         .get_details_error_info()
         .unwrap_or_else(|| panic!("status without ErrorInfo: {status:?}"))
 }
+
+/// Every message of a stream until it ends, and how it ended (fails after 20 s of silence).
+pub async fn drain<M>(stream: &mut tonic::Streaming<M>) -> (Vec<M>, Result<(), tonic::Status>) {
+    let mut messages = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), stream.message()).await {
+            Ok(Ok(Some(message))) => messages.push(message),
+            Ok(Ok(None)) => return (messages, Ok(())),
+            Ok(Err(status)) => return (messages, Err(status)),
+            Err(_) => panic!("the stream neither sent nor ended within 20 s"),
+        }
+    }
+}
+
+/// Locks `device_id` through the gateway and waits until the stream ended OK.
+pub async fn lock_door_to_the_end(client: &mut pb::lock_service_client::LockServiceClient<Channel>, device_id: &str) {
+    let mut stream = client
+        .lock_door(pb::LockDoorRequest {
+            device_id: device_id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("LockDoor")
+        .into_inner();
+    let (_, end) = drain(&mut stream).await;
+    end.expect("the LockDoor stream ends OK");
+}
