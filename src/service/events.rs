@@ -6,13 +6,14 @@ use tonic::{Request, Response, Status};
 
 use super::event_stream::{self, EventStream, WatchSpec};
 use super::{SharedGateway, log_rpc, required, unary};
+use crate::convert::parse_timestamp;
 use crate::error::{ErrorKind, GatewayError};
 use crate::event_order::{earlier_by, later};
 use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::event_service_server::EventService;
 use crate::pb::watch_events_request::ResumeFrom;
-use crate::seam::{Credential, EventQuery, EventRange, Upstreamed};
+use crate::seam::{Credential, EventQuery, EventRange, Upstreamed, model};
 
 /// How far back ListEvents looks when the caller gives no `start_time`.
 const DEFAULT_EVENT_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -104,15 +105,18 @@ impl EventService for EventApi {
                 event_types: message.event_types.clone(),
             };
             let answer = self.gateway.seam.list_events(&credential, &query).await?;
-            let events: Vec<pb::Event> = answer
+            let events: Vec<model::Event> = answer
                 .body
                 .into_iter()
-                .map(pb::Event::from)
-                .filter(|event| message.device_ids.is_empty() || message.device_ids.contains(&event.device_id))
-                .filter(|event| message.event_types.is_empty() || message.event_types.contains(&event.event_type))
+                .filter(|event| {
+                    let device_id = event.typed.device_id.as_deref().unwrap_or_default();
+                    message.device_ids.is_empty() || message.device_ids.iter().any(|id| id == device_id)
+                })
+                .filter(|event| message.event_types.is_empty() || message.event_types.contains(&event.typed.event_type))
                 .collect();
             let after = cursor.map(|cursor| cursor.after);
-            let (page, next) = paging::page_after(events, Position::of, after.as_ref(), page_size);
+            // Only the page is converted to protobuf.
+            let (page, next) = paging::page_after(events, seam_event_position, after.as_ref(), page_size);
             let next_page_token = next
                 .map(|after| {
                     paging::encode_token(
@@ -126,7 +130,7 @@ impl EventService for EventApi {
                 .unwrap_or_default();
             Ok(Upstreamed {
                 body: pb::ListEventsResponse {
-                    events: page,
+                    events: page.into_iter().map(pb::Event::from).collect(),
                     next_page_token,
                 },
                 request_id: answer.request_id,
@@ -201,6 +205,12 @@ async fn fetch_event(
         body: event.into(),
         request_id: answer.request_id,
     })
+}
+
+/// An event's place in the order, read from Seam's object (same as `Position::of`).
+fn seam_event_position(event: &model::Event) -> Position {
+    let created_at = event.typed.created_at.as_deref().and_then(parse_timestamp);
+    Position::new(created_at.as_ref(), &event.typed.event_id)
 }
 
 /// Seam's `between` excludes its bounds; one millisecond earlier includes `time`.

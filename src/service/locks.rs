@@ -7,11 +7,12 @@ use tonic::{Request, Response, Status};
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
 use super::{SharedGateway, required, unary};
 use crate::budget::wait_budget;
+use crate::convert::parse_timestamp;
 use crate::error::{ErrorKind, GatewayError};
 use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
-use crate::seam::{Credential, LockAction, Upstreamed};
+use crate::seam::{self, Credential, LockAction, Upstreamed};
 
 /// `seam.v1.LockService`.
 #[derive(Debug, Clone)]
@@ -64,10 +65,10 @@ impl LockService for LockApi {
             // whole (filtered) list and pages it by (created_at, device_id).
             let answer = self.gateway.seam.list_locks(&credential, filters).await?;
             Ok(answer.map(|locks| {
-                let locks: Vec<pb::Device> = locks.into_iter().map(Into::into).collect();
+                // Only the page is converted to protobuf.
                 let (page, next) = paging::page_after(locks, device_position, after.as_ref(), page_size);
                 pb::ListLocksResponse {
-                    locks: page,
+                    locks: page.into_iter().map(Into::into).collect(),
                     next_page_token: next
                         .map(|next| paging::encode_token(fingerprint, &next))
                         .unwrap_or_default(),
@@ -276,6 +277,7 @@ async fn send_command(
     Ok(answer.map_err(with_device)?.map(pb::ActionAttempt::from))
 }
 
-fn device_position(device: &pb::Device) -> Position {
-    Position::new(device.created_at.as_ref(), &device.device_id)
+fn device_position(device: &seam::model::Device) -> Position {
+    let created_at = device.typed.created_at.as_deref().and_then(parse_timestamp);
+    Position::new(created_at.as_ref(), &device.typed.device_id)
 }
