@@ -5,6 +5,7 @@
 //! with `pb::lock_service_client::LockServiceClient`.
 
 mod budget;
+mod coalescing_io;
 pub mod codec;
 pub mod config;
 mod convert;
@@ -24,6 +25,7 @@ mod watch;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal;
 use tonic::transport::Server;
@@ -126,7 +128,9 @@ pub async fn serve(
     let local_addr = listener.local_addr().ok();
     // Serving from our own listener bypasses the builder's TCP_NODELAY: without
     // it every small response waits on Nagle + delayed ACK (~40 ms).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map_ok(coalescing_io::CoalescingStream::from);
 
     let router = Server::builder()
         .max_concurrent_streams(Some(config.max_concurrent_streams))
