@@ -6,9 +6,10 @@
 //!   one pre-built answer per route.
 //! - The gateway runs as its own process (the release binary), so its CPU time
 //!   and resident memory are read from /proc for it alone.
-//! - Unary hop: `GetLock` through the gateway (tonic client, counting every
-//!   non-OK status) against the same request sent straight to the upstream
-//!   (reqwest, HTTP/1.1 keep-alive), at concurrency 1, 16 and 64.
+//! - Unary hop: `GetLock` through the gateway (h2load over HTTP/2, with the
+//!   gateway's log telling failed gRPC statuses) against the same request sent
+//!   straight to the upstream (h2load over HTTP/1.1 keep-alive), at
+//!   concurrency 1, 16 and 64.
 //! - Open streams: 10,000 `WatchActionAttempt` streams over a few HTTP/2
 //!   connections on one pending attempt; memory per stream, idle CPU, upstream
 //!   polls; then the attempt completes and every caller's final message is timed
@@ -166,6 +167,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 struct GatewayProcess {
     child: tokio::process::Child,
     addr: SocketAddr,
+    /// The gateway's standard output: its log, one line per call.
+    log: PathBuf,
+}
+
+/// Calls the gateway has logged so far, by outcome.
+#[derive(Clone, Copy)]
+struct CallsLogged {
+    ok: u64,
+    failed: u64,
 }
 
 impl GatewayProcess {
@@ -181,22 +191,37 @@ impl GatewayProcess {
         if let Some(threads) = worker_threads {
             command.env("SEAM_GATEWAY_WORKER_THREADS", threads.to_string());
         }
+        let log = bench_dir().join(format!("gateway-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("the gateway's log file");
         let child = command
             .env("SEAM_ENDPOINT", format!("http://{upstream}"))
             .env("SEAM_API_KEY", "seam_bench_key")
             .env("SEAM_GATEWAY_LISTEN", addr.to_string())
-            .stdout(Stdio::null())
+            .stdout(log_file)
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e} (cargo build --release)", binary.display()));
         for _ in 0..200 {
             if TcpStream::connect(addr).await.is_ok() {
-                return Self { child, addr };
+                return Self { child, addr, log };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the gateway did not start");
+    }
+
+    fn calls_logged(&self) -> CallsLogged {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut calls = CallsLogged { ok: 0, failed: 0 };
+        for line in log.lines().filter(|line| line.contains(" rpc method=")) {
+            if line.contains(" code=Ok ") {
+                calls.ok += 1;
+            } else {
+                calls.failed += 1;
+            }
+        }
+        calls
     }
 
     fn pid(&self) -> u32 {
@@ -231,6 +256,12 @@ impl GatewayProcess {
     }
 }
 
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 fn clock_ticks_per_second() -> f64 {
     // Linux reports utime/stime in USER_HZ, which is 100 on every common kernel build.
     100.0
@@ -238,6 +269,7 @@ fn clock_ticks_per_second() -> f64 {
 
 // ------------------------------------------------------------------ measurements
 
+/// One load-generator run: what h2load reported, and every call's latency.
 struct Run {
     calls: u64,
     failures: u64,
@@ -260,96 +292,131 @@ impl Run {
     }
 }
 
-async fn drive<F, Fut>(concurrency: usize, run_for: Duration, call: F) -> Run
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let started = Instant::now();
-    let deadline = started + run_for;
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let call = call.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0_u64;
-            while Instant::now() < deadline {
-                let begin = Instant::now();
-                if !call(worker).await {
-                    failures += 1;
-                }
-                latencies.push(begin.elapsed().as_micros() as u32);
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut run = Run {
-        calls: 0,
-        failures: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
+/// One h2load run of `concurrency` requests in flight, POSTing `body`.
+///
+/// HTTP/1.1 cannot multiplex (h2load sends one request at a time per
+/// connection when it posts a body), so there every request in flight has its
+/// own connection; over HTTP/2 the requests share at most four connections,
+/// as a client's channel pool would.
+async fn h2load(url: &str, http1: bool, headers: &[&str], body: &[u8], concurrency: usize, run_for: Duration) -> Run {
+    let warm_up = (run_for / 5).min(Duration::from_secs(1));
+    let dir = bench_dir();
+    let body_path = dir.join("body");
+    let log_path = dir.join("requests.tsv");
+    std::fs::write(&body_path, body).expect("body");
+    let _ = std::fs::remove_file(&log_path);
+    let (clients, streams_per_client) = if http1 {
+        (concurrency, 1)
+    } else {
+        let clients = concurrency.clamp(1, 4);
+        (clients, concurrency / clients)
     };
-    for task in tasks {
-        let (latencies, failures) = task.await.expect("worker");
-        run.calls += latencies.len() as u64;
-        run.failures += failures;
-        run.latencies_us.extend(latencies);
+    let mut command = tokio::process::Command::new("h2load");
+    command
+        .arg(format!("--clients={clients}"))
+        .arg(format!("--max-concurrent-streams={streams_per_client}"))
+        .arg(format!("--duration={}ms", run_for.as_millis()))
+        .arg(format!("--warm-up-time={}ms", warm_up.as_millis()))
+        .arg(format!("--data={}", body_path.display()))
+        .arg(format!("--log-file={}", log_path.display()));
+    if http1 {
+        command.arg("--h1");
     }
-    run.elapsed = started.elapsed();
-    run
+    for header in headers {
+        command.arg(format!("--header={header}"));
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .await
+        .expect("h2load (Debian's nghttp2-client) must be installed: scripts/bench installs it");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "h2load failed: {report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // "requests: 100 total, 100 started, 100 done, 98 succeeded, 2 failed, 0 errored, 0 timeout"
+    let requests = report
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or_else(|| panic!("no requests line in h2load's report: {report}"));
+    let count = |word: &str| -> u64 {
+        let words: Vec<&str> = requests.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+        words
+            .windows(2)
+            .find(|pair| pair[1] == word)
+            .and_then(|pair| pair[0].parse().ok())
+            .unwrap_or(0)
+    };
+    // Columns: start (µs since the epoch), HTTP status, µs until the end of the response.
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let latencies_us: Vec<u32> = log
+        .lines()
+        .filter_map(|line| line.split('\t').nth(2)?.trim().parse().ok())
+        .collect();
+    Run {
+        calls: count("succeeded"),
+        failures: count("failed") + count("errored") + count("timeout"),
+        elapsed: run_for,
+        latencies_us,
+    }
+}
+
+/// Scratch files of this run (h2load's body and log), removed at the end.
+fn bench_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seam-gateway-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 async fn direct_run(upstream: SocketAddr, concurrency: usize, run_for: Duration) -> Run {
-    let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
-    let url = format!("http://{upstream}/locks/get");
-    // Warm the pool.
-    let _ = client
-        .post(&url)
-        .body(r#"{"device_id":"august_device_1"}"#)
-        .send()
-        .await;
-    drive(concurrency, run_for, move |_| {
-        let request = client
-            .post(&url)
-            .header("authorization", "Bearer seam_bench_key")
-            .header("content-type", "application/json")
-            .body(r#"{"device_id":"august_device_1"}"#);
-        async move {
-            match request.send().await {
-                Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
+    h2load(
+        &format!("http://{upstream}/locks/get"),
+        true,
+        &["content-type: application/json", "authorization: Bearer seam_bench_key"],
+        br#"{"device_id":"august_device_1"}"#,
+        concurrency,
+        run_for,
+    )
     .await
 }
 
+/// h2load checks only the HTTP status, and a failed gRPC call is an HTTP 200
+/// too: the gateway's own log (one line per call, with its code) tells how
+/// many calls failed.
 async fn gateway_run(gateway: &GatewayProcess, concurrency: usize, run_for: Duration) -> (Run, Duration) {
-    let mut clients = Vec::new();
-    for _ in 0..concurrency.clamp(1, 4) {
-        clients.push(pb::lock_service_client::LockServiceClient::new(gateway.channel().await));
-    }
-    let warm = clients[0]
-        .clone()
-        .get_lock(pb::GetLockRequest {
-            device_id: "august_device_1".into(),
-        })
+    let request = pb::GetLockRequest {
+        device_id: "august_device_1".into(),
+    };
+    let warm = pb::lock_service_client::LockServiceClient::new(gateway.channel().await)
+        .get_lock(request.clone())
         .await;
     assert!(warm.is_ok(), "GetLock through the gateway failed: {warm:?}");
+    // A gRPC message on the wire: uncompressed flag, length, protobuf.
+    let message = prost::Message::encode_to_vec(&request);
+    let mut body = vec![0_u8];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(&message);
+    let before = gateway.calls_logged();
     let cpu_before = gateway.cpu_time();
-    let run = drive(concurrency, run_for, move |worker| {
-        let mut client = clients[worker % clients.len()].clone();
-        async move {
-            client
-                .get_lock(pb::GetLockRequest {
-                    device_id: "august_device_1".into(),
-                })
-                .await
-                .is_ok()
-        }
-    })
+    let mut run = h2load(
+        &format!("http://{}/seam.v1.LockService/GetLock", gateway.addr),
+        false,
+        &["content-type: application/grpc", "te: trailers"],
+        &body,
+        concurrency,
+        run_for,
+    )
     .await;
-    (run, gateway.cpu_time().saturating_sub(cpu_before))
+    let cpu = gateway.cpu_time().saturating_sub(cpu_before);
+    let after = gateway.calls_logged();
+    let failed = after.failed - before.failed;
+    run.failures += failed;
+    run.calls = run.calls.saturating_sub(failed);
+    // CPU per call over every call of the run, h2load's warm-up included.
+    let calls_served = (after.ok + after.failed) - (before.ok + before.failed);
+    (run, cpu / calls_served.max(1) as u32)
 }
 
 struct StreamsResult {
@@ -490,8 +557,8 @@ async fn main() {
     let upstream = Upstream::start().await;
     let mut report = Vec::new();
     report.push(format!(
-        "Generated {} by `scripts/bench` (`cargo bench --bench gateway`) on {} with {} cores; {} s per point; \
-         the load generator, the upstream and the gateway share the machine.",
+        "Generated {} by `scripts/bench` (`cargo bench --bench gateway`) on {} with {} cores; {} s per point \
+         after 1 s of warm-up (0.06 s in a smoke run); the load generator (h2load), the upstream and the gateway share the machine.",
         today(),
         std::env::consts::ARCH,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -503,13 +570,14 @@ async fn main() {
     report.push("| concurrency | path | calls/s | p50 | p90 | p99 | failed | gateway CPU per call |".into());
     report.push("|---|---|---|---|---|---|---|---|".into());
     let mut added = Vec::new();
+    let mut unary_ok = true;
     {
         // One worker: the load generator and the upstream need the other core.
         let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, Some(1)).await;
         for &concurrency in &settings.concurrencies {
             let direct = direct_run(upstream.addr, concurrency, settings.run_for).await;
-            let (through, cpu) = gateway_run(&gateway, concurrency, settings.run_for).await;
-            let cpu_per_call = cpu.as_secs_f64() * 1e6 / through.calls.max(1) as f64;
+            let (through, cpu_per_call) = gateway_run(&gateway, concurrency, settings.run_for).await;
+            let cpu_per_call = cpu_per_call.as_secs_f64() * 1e6;
             for (label, run, cpu) in [("direct", &direct, None), ("gateway", &through, Some(cpu_per_call))] {
                 report.push(format!(
                     "| {concurrency} | {label} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {} | {} |",
@@ -521,6 +589,7 @@ async fn main() {
                     cpu.map_or("".to_owned(), |c| format!("{c:.1} µs")),
                 ));
             }
+            unary_ok &= direct.failures == 0 && through.failures == 0 && through.calls > 0 && direct.calls > 0;
             added.push((
                 concurrency,
                 through.percentile(0.5) - direct.percentile(0.5),
@@ -574,6 +643,7 @@ async fn main() {
         r.failures.to_string()
     }));
 
+    let _ = std::fs::remove_dir_all(bench_dir());
     let section = format!("{BEGIN}\n{}\n{END}", report.join("\n"));
     println!("{section}");
     if let Some(path) = &settings.write {
@@ -584,6 +654,7 @@ async fn main() {
         };
         std::fs::write(path, updated).expect("write the report");
     }
+    assert!(unary_ok, "every unary call succeeded, both ways");
     assert!(
         all_streams.iter().all(|r| r.failures == 0),
         "every stream got its final message"
