@@ -40,6 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // Smaller per-call buffers than tonic-prost's default (see src/codec.rs).
         .codec_path("crate::codec::CompactCodec")
+        // Struct fields are written as bytes straight from Seam's JSON (see
+        // src/encoded_struct.rs); the wire format is unchanged.
+        .extern_path(".google.protobuf.Struct", "crate::encoded_struct::EncodedStruct")
         .compile_fds(file_descriptors)?;
     Ok(())
 }

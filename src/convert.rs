@@ -3,14 +3,11 @@
 
 use std::str::FromStr;
 
-use std::collections::BTreeMap;
-use std::fmt;
-
-use prost_types::{ListValue, Struct, Timestamp, value::Kind};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use prost_types::Timestamp;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::encoded_struct::EncodedStruct;
 use crate::pb;
 use crate::seam::model;
 
@@ -32,7 +29,7 @@ impl From<model::Device> for pb::Device {
             warnings: typed.warnings.into_iter().map(Into::into).collect(),
             custom_metadata: custom_metadata(typed.custom_metadata),
             nickname: typed.nickname.unwrap_or_default(),
-            seam_object: Some(json_struct(&raw)),
+            seam_object: seam_object(&raw),
         }
     }
 }
@@ -75,8 +72,10 @@ impl From<model::ActionAttempt> for pb::ActionAttempt {
         // The contract promises `result` on success; Seam's fake sends `null`
         // there, so an empty Struct stands in (the original is in seam_object).
         let result = match (status, typed.result) {
-            (pb::action_attempt::Status::Success, Some(Value::Object(result))) => Some(to_struct(result)),
-            (pb::action_attempt::Status::Success, _) => Some(Struct::default()),
+            (pb::action_attempt::Status::Success, Some(result)) => {
+                Some(EncodedStruct::from_value(&result).unwrap_or_default())
+            }
+            (pb::action_attempt::Status::Success, None) => Some(EncodedStruct::default()),
             _ => None,
         };
         pb::ActionAttempt {
@@ -88,7 +87,7 @@ impl From<model::ActionAttempt> for pb::ActionAttempt {
                 r#type: error.error_type,
                 message: error.message,
             }),
-            seam_object: Some(json_struct(&raw)),
+            seam_object: seam_object(&raw),
         }
     }
 }
@@ -117,7 +116,7 @@ impl From<model::Event> for pb::Event {
             created_at: typed.created_at.as_deref().and_then(parse_timestamp),
             occurred_at: typed.occurred_at.as_deref().and_then(parse_timestamp),
             event_description: typed.event_description.unwrap_or_default(),
-            seam_object: Some(json_struct(&raw)),
+            seam_object: seam_object(&raw),
         }
     }
 }
@@ -145,121 +144,16 @@ fn custom_metadata(metadata: Map<String, Value>) -> std::collections::HashMap<St
         .collect()
 }
 
-/// A JSON object as a `google.protobuf.Struct`.
-pub fn to_struct(object: Map<String, Value>) -> Struct {
-    Struct {
-        fields: object.into_iter().map(|(key, value)| (key, to_value(value))).collect(),
-    }
-}
-
-fn to_value(value: Value) -> prost_types::Value {
-    let kind = match value {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(flag) => Kind::BoolValue(flag),
-        Value::Number(number) => Kind::NumberValue(number.as_f64().unwrap_or(f64::NAN)),
-        Value::String(text) => Kind::StringValue(text),
-        Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(to_value).collect(),
-        }),
-        Value::Object(object) => Kind::StructValue(to_struct(object)),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-/// A JSON object's text as a `google.protobuf.Struct`, read in one pass with
-/// no intermediate tree (this runs for every object the gateway returns).
-pub fn json_struct(raw: &RawValue) -> Struct {
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    // The text was validated as a JSON object when it was read from Seam.
-    deserializer.deserialize_map(StructVisitor).unwrap_or_default()
-}
-
-struct StructVisitor;
-
-impl<'de> Visitor<'de> for StructVisitor {
-    type Value = Struct;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Struct, A::Error> {
-        let mut fields = BTreeMap::new();
-        while let Some((key, value)) = map.next_entry::<String, JsonValue>()? {
-            fields.insert(key, value.0);
-        }
-        Ok(Struct { fields })
-    }
-}
-
-/// One JSON value as a `google.protobuf.Value`.
-struct JsonValue(prost_types::Value);
-
-impl<'de> de::Deserialize<'de> for JsonValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-struct ValueVisitor;
-
-fn value_of(kind: Kind) -> JsonValue {
-    JsonValue(prost_types::Value { kind: Some(kind) })
-}
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = JsonValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::NullValue(0)))
-    }
-
-    fn visit_bool<E>(self, flag: bool) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::BoolValue(flag)))
-    }
-
-    fn visit_i64<E>(self, number: i64) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::NumberValue(number as f64)))
-    }
-
-    fn visit_u64<E>(self, number: u64) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::NumberValue(number as f64)))
-    }
-
-    fn visit_f64<E>(self, number: f64) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::NumberValue(number)))
-    }
-
-    fn visit_str<E>(self, text: &str) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::StringValue(text.to_owned())))
-    }
-
-    fn visit_string<E>(self, text: String) -> Result<JsonValue, E> {
-        Ok(value_of(Kind::StringValue(text)))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<JsonValue, A::Error> {
-        let mut values = Vec::new();
-        while let Some(item) = items.next_element::<JsonValue>()? {
-            values.push(item.0);
-        }
-        Ok(value_of(Kind::ListValue(ListValue { values })))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonValue, A::Error> {
-        StructVisitor
-            .visit_map(map)
-            .map(|object| value_of(Kind::StructValue(object)))
-    }
+/// The complete Seam object, as Seam sent it. Its text was checked to be a
+/// JSON object when it was read, so it always encodes.
+fn seam_object(raw: &RawValue) -> Option<EncodedStruct> {
+    EncodedStruct::from_json(raw.get()).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost_types::value::Kind;
 
     fn device(json: &str) -> pb::Device {
         serde_json::from_str::<model::Device>(json)
@@ -307,7 +201,7 @@ mod tests {
     #[test]
     fn fields_without_a_typed_home_stay_in_seam_object() {
         let lock = device(DOCS_LOCK);
-        let seam_object = lock.seam_object.expect("seam_object");
+        let seam_object = lock.seam_object.expect("seam_object").to_struct();
         let Some(Kind::StructValue(properties)) = &seam_object.fields["properties"].kind else {
             panic!("properties is not a struct");
         };
@@ -365,7 +259,7 @@ mod tests {
         let confirmed = attempt(
             r#"{"action_attempt_id":"a1","action_type":"LOCK_DOOR","status":"success","result":{"was_confirmed_by_device":true},"error":null}"#,
         );
-        let result = confirmed.result.expect("result");
+        let result = confirmed.result.expect("result").to_struct();
         assert_eq!(
             result.fields["was_confirmed_by_device"].kind,
             Some(Kind::BoolValue(true))
@@ -373,7 +267,10 @@ mod tests {
         let from_fake = attempt(
             r#"{"action_attempt_id":"a1","action_type":"LOCK_DOOR","status":"success","result":null,"error":null}"#,
         );
-        assert_eq!(from_fake.result, Some(Struct::default()));
+        assert_eq!(
+            from_fake.result.map(|r| r.to_struct()),
+            Some(prost_types::Struct::default())
+        );
     }
 
     #[test]
@@ -393,7 +290,7 @@ mod tests {
     fn unknown_status_is_unspecified_and_kept_verbatim() {
         let a = attempt(r#"{"action_attempt_id":"a1","action_type":"LOCK_DOOR","status":"queued"}"#);
         assert_eq!(a.status(), pb::action_attempt::Status::Unspecified);
-        let seam_object = a.seam_object.expect("seam_object");
+        let seam_object = a.seam_object.expect("seam_object").to_struct();
         assert_eq!(
             seam_object.fields["status"].kind,
             Some(Kind::StringValue("queued".into()))
@@ -418,20 +315,11 @@ mod tests {
                 nanos: 500_000_000
             })
         );
-        let seam_object = event.seam_object.expect("seam_object");
+        let seam_object = event.seam_object.expect("seam_object").to_struct();
         assert_eq!(
             seam_object.fields["access_code_id"].kind,
             Some(Kind::StringValue("ac1".into()))
         );
-    }
-
-    #[test]
-    fn json_struct_reads_every_json_kind() {
-        let raw =
-            RawValue::from_string(r#"{"s":"x","n":-1.5,"b":true,"z":null,"l":[1,"a"],"o":{"k":2}}"#.into()).unwrap();
-        let object = json_struct(&raw);
-        assert_eq!(object, to_struct(serde_json::from_str(raw.get()).unwrap()));
-        assert_eq!(object.fields["n"].kind, Some(Kind::NumberValue(-1.5)));
     }
 
     #[test]

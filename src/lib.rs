@@ -10,6 +10,7 @@ pub mod codec;
 pub mod config;
 mod convert;
 mod credentials;
+pub mod encoded_struct;
 mod error;
 mod event_order;
 mod events_tail;

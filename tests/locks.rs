@@ -33,7 +33,7 @@ async fn get_lock_returns_the_seeded_lock_with_typed_properties() {
     assert_eq!(properties.manufacturer, "august");
     assert_eq!(properties.online, Some(true));
     assert!(properties.locked.is_some());
-    let seam_object = lock.seam_object.expect("the original object is kept");
+    let seam_object = lock.seam_object.expect("the original object is kept").to_struct();
     assert!(seam_object.fields.contains_key("space_ids"));
 }
 

@@ -10,8 +10,9 @@ use serde_json::value::RawValue;
 /// A typed view of a Seam object together with the object's JSON text.
 ///
 /// The text is kept rather than a parsed tree: the typed view reads it once,
-/// and the conversion to protobuf reads it once more straight into a
-/// `google.protobuf.Struct`, with no intermediate tree on the hot path.
+/// and the conversion to protobuf reads it once more straight into the
+/// encoded `google.protobuf.Struct` (`crate::encoded_struct`), with no
+/// intermediate tree on the hot path.
 /// Deserialize it from JSON text (`serde_json::from_str`/`from_slice`).
 #[derive(Debug, Clone)]
 pub struct WithRaw<T> {
