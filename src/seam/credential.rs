@@ -1,6 +1,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+
 /// A Seam credential (API key, personal access token, client session token …)
 /// with the workspace it targets, if any.
 ///
@@ -11,20 +13,32 @@ use std::sync::Arc;
 pub struct Credential {
     token: Arc<str>,
     workspace_id: Option<Arc<str>>,
+    /// `Bearer <token>`, built once (marked sensitive, so HTTP/2 and logs
+    /// never index or print it); `None` if the token cannot be a header value,
+    /// and the request then fails as reqwest reports it.
+    authorization: Option<HeaderValue>,
 }
 
 impl Credential {
     /// A credential for `token`, optionally scoped to a workspace (needed for
     /// personal access tokens).
     pub fn new(token: &str, workspace_id: Option<&str>) -> Self {
+        let authorization = HeaderValue::from_str(&format!("Bearer {token}")).ok().map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
         Self {
             token: Arc::from(token),
             workspace_id: workspace_id.filter(|w| !w.is_empty()).map(Arc::from),
+            authorization,
         }
     }
 
     pub(super) fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let request = request.bearer_auth(&*self.token);
+        let request = match &self.authorization {
+            Some(authorization) => request.header(AUTHORIZATION, authorization.clone()),
+            None => request.bearer_auth(&*self.token),
+        };
         match &self.workspace_id {
             Some(workspace_id) => request.header("seam-workspace", &**workspace_id),
             None => request,
@@ -60,6 +74,15 @@ mod tests {
         let printed = format!("{credential:?}");
         assert!(!printed.contains("seam_secret_token_123"), "{printed}");
         assert!(printed.contains("ws1"));
+    }
+
+    #[test]
+    fn authorization_is_the_bearer_token_marked_sensitive() {
+        let credential = Credential::new("seam_secret_token_123", None);
+        let authorization = credential.authorization.expect("a valid header value");
+        assert_eq!(authorization, "Bearer seam_secret_token_123");
+        assert!(authorization.is_sensitive());
+        assert!(Credential::new("line\nbreak", None).authorization.is_none());
     }
 
     #[test]
