@@ -8,6 +8,8 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod log_writer;
+
 use clap::Parser;
 use seam_grpc_gateway::config::{Config, LogFormat};
 use tokio::net::TcpListener;
@@ -17,7 +19,10 @@ fn main() -> ExitCode {
     let config = Config::parse();
     init_logging(config.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
+    runtime
+        .enable_all()
+        .on_thread_park(log_writer::worker_parking)
+        .on_thread_stop(log_writer::flush_this_thread);
     if let Some(threads) = config.worker_threads {
         runtime.worker_threads(threads.max(1));
     }
@@ -52,6 +57,7 @@ fn init_logging(format: LogFormat) {
     // Colours only for people: escape codes cost time and clutter log files.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
+        .with_writer(log_writer::BatchedStdout)
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi);
