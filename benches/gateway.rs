@@ -61,7 +61,14 @@ fn settings() -> Settings {
         } else {
             Duration::from_secs(5)
         },
-        concurrencies: if smoke { vec![1, 4] } else { vec![1, 16, 64] },
+        // `--streams-only`: skip the unary hop (for profiling the streams).
+        concurrencies: if args.iter().any(|a| a == "--streams-only") {
+            vec![]
+        } else if smoke {
+            vec![1, 4]
+        } else {
+            vec![1, 16, 64]
+        },
         streams: if smoke { 200 } else { 10_000 },
         connections: if smoke { 2 } else { 8 },
     }

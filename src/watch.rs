@@ -169,9 +169,16 @@ impl<S: AttemptSource> Poller<S> {
                 Ok(answer) => {
                     let attempt = pb::ActionAttempt::from(answer.body);
                     let completed = is_completed(&attempt);
-                    self.membership.sender.send_modify(|view| {
+                    // Watchers are woken for a new status (or the end of an
+                    // outage) only: a check that finds the attempt still
+                    // pending would otherwise wake every one of thousands of
+                    // streams each second for nothing. The newest snapshot is
+                    // stored all the same.
+                    self.membership.sender.send_if_modified(|view| {
+                        let status_changed = view.attempt.as_ref().map(|a| a.status) != Some(attempt.status);
+                        let outage_ended = view.outage.take().is_some();
                         view.attempt = Some(attempt);
-                        view.outage = None;
+                        status_changed || outage_ended
                     });
                     if completed {
                         self.membership.leave();
@@ -181,7 +188,10 @@ impl<S: AttemptSource> Poller<S> {
                 }
                 Err(error) if error.is_transient() => {
                     next_check = backoff.max(error.retry_after().unwrap_or_default());
-                    self.membership.sender.send_modify(|view| view.outage = Some(error));
+                    // Woken when an outage begins, not at every failed retry.
+                    self.membership
+                        .sender
+                        .send_if_modified(|view| view.outage.replace(error).is_none());
                 }
                 Err(error) => {
                     self.membership.sender.send_modify(|view| view.fatal = Some(error));
@@ -368,6 +378,20 @@ mod tests {
             checks_when_left,
             "no check after the last watcher left"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watchers_are_woken_by_a_new_status_only() {
+        let source = ScriptedSource::new(vec!["pending", "pending", "pending", "success"]);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let mut receiver = watcher.watch(&credential(), "a1", Some(pending_snapshot()));
+        receiver.borrow_and_update();
+        // Checks at 50, 150 and 350 ms all find it pending.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(source.check_times().len(), 3);
+        assert!(!receiver.has_changed().unwrap(), "no wake-up for the same status");
+        let view = wait_final(&mut receiver).await;
+        assert_eq!(view.attempt.unwrap().status(), AttemptStatus::Success);
     }
 
     #[tokio::test(start_paused = true)]
