@@ -95,6 +95,11 @@ impl SeamClient {
             // Seam's fake (Node) closes idle connections after 5 s; reusing one it
             // is closing fails the request, so idle connections are dropped first.
             .pool_idle_timeout(Duration::from_secs(4))
+            // reqwest re-sends a request the server refused unprocessed (HTTP/2
+            // REFUSED_STREAM, GOAWAY); the gateway never repeats a call itself,
+            // and with no retries reqwest also stops copying every request's
+            // headers in case it would.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(concat!("seam-grpc-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let endpoint = options.endpoint.trim_end_matches('/').to_owned();
