@@ -147,10 +147,13 @@ fn close(out: &mut Vec<u8>, start: usize) {
         out[start - 1] = len as u8;
         return;
     }
-    let mut varint = Vec::with_capacity(10);
-    encode_varint(len as u64, &mut varint);
+    // A varint is at most 10 bytes: written on the stack, not in a new buffer.
+    let mut varint = [0_u8; 10];
+    let mut unwritten = &mut varint[..];
+    encode_varint(len as u64, &mut unwritten);
+    let written = 10 - unwritten.len();
     out[start - 1] = varint[0];
-    out.splice(start..start, varint[1..].iter().copied());
+    out.splice(start..start, varint[1..written].iter().copied());
 }
 
 fn write_string(out: &mut Vec<u8>, key: u8, text: &str) {
