@@ -160,18 +160,7 @@ async fn pending_at_the_callers_deadline_ends_deadline_exceeded_and_watch_resume
     assert_eq!(info.reason, "ACTION_ATTEMPT_STILL_PENDING");
     assert_eq!(info.metadata["action_attempt_id"], attempt_id);
 
-    let mut watch = gateway
-        .action_attempts()
-        .await
-        .watch_action_attempt(pb::WatchActionAttemptRequest {
-            action_attempt_id: attempt_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("WatchActionAttempt")
-        .into_inner();
-    let first = watch.message().await.expect("first").expect("a message");
-    assert_eq!(first.action_attempt.expect("attempt").status(), AttemptStatus::Pending);
+    let mut watch = watch_while_pending(gateway.action_attempts().await, &attempt_id).await;
     fake.set_attempt(&attempt_id, "success").await;
     let (messages, end) = drain(&mut watch).await;
     end.expect("ends OK");
@@ -353,18 +342,8 @@ async fn a_hundred_watchers_of_one_attempt_share_one_poll_per_tick() {
     let mut watchers = Vec::new();
     for n in 0..100 {
         let channel = channels[n % channels.len()].clone();
-        let mut client = pb::action_attempt_service_client::ActionAttemptServiceClient::new(channel);
-        let mut stream = client
-            .watch_action_attempt(pb::WatchActionAttemptRequest {
-                action_attempt_id: attempt_id.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("WatchActionAttempt")
-            .into_inner();
-        let first = stream.message().await.expect("first").expect("a message");
-        assert_eq!(first.action_attempt.unwrap().status(), AttemptStatus::Pending);
-        watchers.push(stream);
+        let client = pb::action_attempt_service_client::ActionAttemptServiceClient::new(channel);
+        watchers.push(watch_while_pending(client, &attempt_id).await);
     }
 
     let before = fake.request_counter().await;
@@ -427,4 +406,23 @@ async fn shutdown_ends_open_streams_unavailable_with_their_attempt_within_the_gr
         not_serving.map(|m| m.status()),
         Some(tonic_health::pb::health_check_response::ServingStatus::NotServing)
     );
+}
+
+/// Opens `WatchActionAttempt` on an attempt that is still pending; its first
+/// message, the pending snapshot, has been read.
+async fn watch_while_pending(
+    mut client: pb::action_attempt_service_client::ActionAttemptServiceClient<tonic::transport::Channel>,
+    attempt_id: &str,
+) -> tonic::Streaming<pb::WatchActionAttemptResponse> {
+    let mut stream = client
+        .watch_action_attempt(pb::WatchActionAttemptRequest {
+            action_attempt_id: attempt_id.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("WatchActionAttempt")
+        .into_inner();
+    let first = stream.message().await.expect("first").expect("a message");
+    assert_eq!(first.action_attempt.expect("attempt").status(), AttemptStatus::Pending);
+    stream
 }
