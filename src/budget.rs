@@ -33,7 +33,7 @@ pub fn wait_budget(
 }
 
 /// The `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
-fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
+pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let amount: u64 = digits.parse().ok()?;

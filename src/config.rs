@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -23,15 +24,55 @@ pub struct Config {
     #[arg(long, env = "SEAM_ENDPOINT", default_value = "https://connect.getseam.com", value_parser = parse_endpoint)]
     pub seam_endpoint: String,
 
-    /// Seam API key used for every call. When unset, each call must carry its own
-    /// Seam credential as `authorization: Bearer <token>` metadata (plus
-    /// `seam-workspace` for personal access tokens). Never logged.
+    /// Seam API key used for every call. When unset (or empty), each call must
+    /// carry its own Seam credential as `authorization: Bearer <token>` metadata
+    /// (plus `seam-workspace` for personal access tokens). Never logged. Prefer
+    /// the environment or --seam-api-key-file: a key on the command line is
+    /// readable by every local user (`ps`), and the gateway warns about it.
     #[arg(long, env = "SEAM_API_KEY", hide_env_values = true)]
     pub seam_api_key: Option<Secret>,
+
+    /// File holding the Seam API key (surrounding whitespace is ignored), for
+    /// secrets mounted as files. Not together with --seam-api-key/SEAM_API_KEY.
+    #[arg(long, env = "SEAM_GATEWAY_SEAM_API_KEY_FILE", conflicts_with = "seam_api_key")]
+    pub seam_api_key_file: Option<PathBuf>,
 
     /// The most one HTTP request to Seam may take before the call fails UNAVAILABLE.
     #[arg(long, env = "SEAM_GATEWAY_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
+
+    /// The largest answer read from Seam, in bytes. A Seam object is a few KB
+    /// and a list page a few hundred; a larger answer fails UNAVAILABLE
+    /// (SEAM_RESPONSE_TOO_LARGE) instead of filling memory.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_upstream_body_bytes: usize,
+
+    /// The longest Seam's `Retry-After` is honoured: pollers and event tails
+    /// wait at most this long, and RetryInfo never says more.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_RETRY_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub max_retry_after: Duration,
+
+    /// The longest id a caller may send (`device_id`, `request_id`,
+    /// `action_attempt_id`, `event_id`, each filter value), in bytes. Seam's
+    /// ids are 36-character UUIDs.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_ID_BYTES", default_value_t = 256)]
+    pub max_id_bytes: usize,
+
+    /// The longest `page_token` a caller may send, in bytes.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_PAGE_TOKEN_BYTES", default_value_t = 2048)]
+    pub max_page_token_bytes: usize,
+
+    /// The most values one list filter may hold (`device_ids`, `event_types` …).
+    #[arg(long, env = "SEAM_GATEWAY_MAX_FILTER_VALUES", default_value_t = 100)]
+    pub max_filter_values: usize,
+
+    /// Background polls per second that one Seam credential may spend on
+    /// attempt pollers and event tails together. Commands and unary reads
+    /// never wait for this budget. When more attempts wait than the budget
+    /// covers, an attempt's first checks go first, then the one checked least
+    /// recently.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_POLLS_PER_SECOND", default_value_t = 20.0, value_parser = parse_rate)]
+    pub max_polls_per_second: f64,
 
     /// Delay between Seam accepting a lock command and the first status check.
     #[arg(long, env = "SEAM_GATEWAY_POLL_INITIAL", default_value = "25ms", value_parser = parse_duration)]
@@ -61,6 +102,11 @@ pub struct Config {
     #[arg(long, env = "SEAM_GATEWAY_REQUEST_ID_CAPACITY", default_value_t = 100_000)]
     pub request_id_capacity: usize,
 
+    /// The most memory the remembered `request_id`s may take, in bytes (the
+    /// oldest are forgotten first). Only commands Seam accepted are remembered.
+    #[arg(long, env = "SEAM_GATEWAY_REQUEST_ID_MEMORY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub request_id_memory_bytes: usize,
+
     /// How often the shared event tail of each credential polls Seam for
     /// WatchEvents, however many callers watch.
     #[arg(long, env = "SEAM_GATEWAY_EVENTS_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
@@ -74,6 +120,31 @@ pub struct Config {
     /// The most concurrent gRPC streams (calls) one HTTP/2 connection may carry.
     #[arg(long, env = "SEAM_GATEWAY_MAX_CONCURRENT_STREAMS", default_value_t = 10_000)]
     pub max_concurrent_streams: u32,
+
+    /// The most caller connections open at once; beyond it a new connection
+    /// is closed at once (and logged, at most once a second).
+    #[arg(long, env = "SEAM_GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// A connection that has not sent the HTTP/2 preface this long after it
+    /// was accepted is closed.
+    #[arg(long, env = "SEAM_GATEWAY_HANDSHAKE_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// A connection with no open call for this long is closed (gracefully,
+    /// with GOAWAY).
+    #[arg(long, env = "SEAM_GATEWAY_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Connections are asked to go away (GOAWAY) after about this long, with
+    /// ±10 % jitter, so that load balancers can rebalance callers (gRFC A9).
+    #[arg(long, env = "SEAM_GATEWAY_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
+    pub max_connection_age: Duration,
+
+    /// After the GOAWAY of --max-connection-age, how long open calls get to
+    /// finish before the connection is closed.
+    #[arg(long, env = "SEAM_GATEWAY_MAX_CONNECTION_AGE_GRACE", default_value = "90s", value_parser = parse_duration)]
+    pub max_connection_age_grace: Duration,
 
     /// Threads that run the gateway (tokio workers). Default: one per core.
     #[arg(long, env = "SEAM_GATEWAY_WORKER_THREADS")]
@@ -126,16 +197,29 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("seam_endpoint", &self.seam_endpoint)
             .field("seam_api_key", &self.seam_api_key.as_ref().map(|_| "[set]"))
+            .field("seam_api_key_file", &self.seam_api_key_file)
             .field("upstream_timeout", &self.upstream_timeout)
+            .field("max_upstream_body_bytes", &self.max_upstream_body_bytes)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("max_id_bytes", &self.max_id_bytes)
+            .field("max_page_token_bytes", &self.max_page_token_bytes)
+            .field("max_filter_values", &self.max_filter_values)
+            .field("max_polls_per_second", &self.max_polls_per_second)
             .field("poll_initial", &self.poll_initial)
             .field("poll_multiplier", &self.poll_multiplier)
             .field("poll_max", &self.poll_max)
             .field("max_wait", &self.max_wait)
             .field("request_id_retention", &self.request_id_retention)
             .field("request_id_capacity", &self.request_id_capacity)
+            .field("request_id_memory_bytes", &self.request_id_memory_bytes)
             .field("events_poll_interval", &self.events_poll_interval)
             .field("events_buffer", &self.events_buffer)
             .field("max_concurrent_streams", &self.max_concurrent_streams)
+            .field("max_connections", &self.max_connections)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connection_age", &self.max_connection_age)
+            .field("max_connection_age_grace", &self.max_connection_age_grace)
             .field("worker_threads", &self.worker_threads)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)
@@ -147,6 +231,30 @@ impl Config {
     /// The defaults, pointed at `seam_endpoint`: handy for tests and embedding.
     pub fn for_endpoint(seam_endpoint: &str) -> Self {
         Self::parse_from(["seam-grpc-gateway", "--seam-endpoint", seam_endpoint])
+    }
+
+    /// Settles where the Seam key comes from, with one rule: a key read from
+    /// --seam-api-key-file replaces the flag, and an empty key is no key
+    /// (pass-through mode), whichever way it came.
+    pub fn resolve_seam_api_key(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.seam_api_key_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --seam-api-key-file {}: {e}", path.display()))?;
+            self.seam_api_key = Some(Secret(text.trim().to_owned()));
+        }
+        if self
+            .seam_api_key
+            .as_ref()
+            .is_some_and(|key| key.expose().trim().is_empty())
+        {
+            self.seam_api_key = None;
+        }
+        Ok(())
+    }
+
+    /// Whether calls carry their own Seam credential (no gateway key).
+    pub fn pass_through(&self) -> bool {
+        self.seam_api_key.is_none()
     }
 }
 
@@ -176,6 +284,13 @@ fn parse_endpoint(text: &str) -> Result<String, String> {
         return Err(format!("`{text}` must be an http or https URL"));
     }
     Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        _ => Err(format!("`{text}` must be a positive number")),
+    }
 }
 
 fn parse_multiplier(text: &str) -> Result<f64, String> {
@@ -211,6 +326,27 @@ mod tests {
             parse_endpoint("http://127.0.0.1:1/"),
             Ok("http://127.0.0.1:1".to_owned())
         );
+    }
+
+    #[test]
+    fn an_empty_key_means_pass_through_whichever_way_it_came() {
+        let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key", ""]);
+        config.resolve_seam_api_key().unwrap();
+        assert!(config.pass_through());
+
+        let dir = std::env::temp_dir().join(format!("seam-gateway-key-{}", std::process::id()));
+        std::fs::write(&dir, "  seam_key_from_file\n").unwrap();
+        let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key-file", dir.to_str().unwrap()]);
+        config.resolve_seam_api_key().unwrap();
+        assert_eq!(
+            config.seam_api_key.as_ref().map(Secret::expose),
+            Some("seam_key_from_file")
+        );
+        std::fs::write(&dir, "\n").unwrap();
+        let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key-file", dir.to_str().unwrap()]);
+        config.resolve_seam_api_key().unwrap();
+        assert!(config.pass_through());
+        std::fs::remove_file(&dir).unwrap();
     }
 
     #[test]

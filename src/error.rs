@@ -41,6 +41,9 @@ pub enum ErrorKind {
     },
     /// The device reports itself offline; no command was sent.
     DeviceOffline { device_errors: Vec<pb::DeviceIssue> },
+    /// The caller's deadline passed before the lock command could be sent;
+    /// no command was sent.
+    DeadlineBeforeCommand,
     /// The wait budget ran out while the action attempt was still pending.
     AttemptStillPending { waited: Duration },
     /// Seam stayed unreachable until the wait budget ran out.
@@ -144,6 +147,11 @@ impl From<GatewayError> for Status {
                     "the device is offline; no command was sent".to_owned(),
                 )
             }
+            ErrorKind::DeadlineBeforeCommand => (
+                Code::DeadlineExceeded,
+                "DEADLINE_BEFORE_COMMAND".to_owned(),
+                "the call's deadline passed before the command could be sent; no command was sent".to_owned(),
+            ),
             ErrorKind::AttemptStillPending { waited } => (
                 Code::DeadlineExceeded,
                 "ACTION_ATTEMPT_STILL_PENDING".to_owned(),
@@ -234,8 +242,16 @@ fn upstream_status(
             info.insert("http_status".into(), http_status.to_string());
             (Code::Unavailable, "SEAM_MALFORMED_RESPONSE".to_owned())
         }
+        UpstreamFailure::Redirect { http_status, .. } => {
+            info.insert("http_status".into(), http_status.to_string());
+            (Code::Unavailable, "SEAM_REDIRECT".to_owned())
+        }
+        UpstreamFailure::BodyTooLarge { .. } => (Code::Unavailable, "SEAM_RESPONSE_TOO_LARGE".to_owned()),
         UpstreamFailure::Timeout(_) => (Code::Unavailable, "SEAM_TIMEOUT".to_owned()),
-        UpstreamFailure::Unreachable => (Code::Unavailable, "SEAM_UNREACHABLE".to_owned()),
+        UpstreamFailure::Unreachable(cause) => {
+            info.insert("cause".into(), cause.to_string());
+            (Code::Unavailable, "SEAM_UNREACHABLE".to_owned())
+        }
         UpstreamFailure::Transport => (Code::Unavailable, "SEAM_CONNECTION_FAILED".to_owned()),
     };
     (code, reason, message)

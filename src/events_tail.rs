@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use prost_types::Timestamp;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::event_order::{EventPosition, earlier_by};
 use crate::pb;
@@ -38,14 +38,17 @@ pub struct EventTails {
     seam: SeamClient,
     interval: Duration,
     tails: Tails,
+    /// Turns true when the gateway shuts down: tails stop, even mid-backoff.
+    stopping: watch::Receiver<bool>,
 }
 
 impl EventTails {
-    pub fn new(seam: SeamClient, interval: Duration) -> Self {
+    pub fn new(seam: SeamClient, interval: Duration, stopping: watch::Receiver<bool>) -> Self {
         Self {
             seam,
             interval,
             tails: Tails::default(),
+            stopping,
         }
     }
 
@@ -59,6 +62,7 @@ impl EventTails {
                 seam: self.seam.clone(),
                 interval: self.interval,
                 membership,
+                stopping: self.stopping.clone(),
             };
             tokio::spawn(tail.run());
         }
@@ -70,6 +74,7 @@ struct Tail {
     seam: SeamClient,
     interval: Duration,
     membership: Membership<Credential, broadcast::Sender<TailMessage>>,
+    stopping: watch::Receiver<bool>,
 }
 
 impl Tail {
@@ -80,7 +85,14 @@ impl Tail {
         let mut next_poll = Duration::ZERO;
         let mut failures: u32 = 0;
         loop {
-            tokio::time::sleep(next_poll).await;
+            let mut stopping = self.stopping.clone();
+            tokio::select! {
+                () = tokio::time::sleep(next_poll) => {}
+                _ = stopping.wait_for(|stopping| *stopping) => {
+                    self.membership.leave();
+                    return;
+                }
+            }
             if self.membership.leave_if_unwatched(|sender| sender.receiver_count() > 0) {
                 return;
             }

@@ -4,6 +4,7 @@
 //! and message types are in [`pb`], so other Rust services can call the gateway
 //! with `pb::lock_service_client::LockServiceClient`.
 
+mod attempt_pollers;
 mod budget;
 mod coalescing_io;
 pub mod codec;
@@ -18,40 +19,27 @@ mod paging;
 pub mod pb;
 mod request_ids;
 pub mod seam;
+mod server;
 mod service;
 mod shared_producers;
 mod status_details;
-mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
 use tokio::net::TcpListener;
-use tokio::sync::watch as signal;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tokio::sync::watch;
 
 pub use config::Config;
 pub use error::ERROR_DOMAIN;
+pub use server::MAX_REQUEST_BYTES;
 
+use crate::attempt_pollers::{AttemptWatcher, PollSchedule};
 use crate::credentials::CredentialSource;
 use crate::events_tail::EventTails;
-use crate::pb::action_attempt_service_server::ActionAttemptServiceServer;
-use crate::pb::device_service_server::DeviceServiceServer;
-use crate::pb::event_service_server::EventServiceServer;
-use crate::pb::lock_service_server::LockServiceServer;
 use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, SeamClientOptions};
-use crate::service::{ActionAttemptApi, DeviceApi, EventApi, Gateway, LockApi};
-use crate::watch::{AttemptWatcher, PollSchedule};
-
-/// The largest request message accepted. Requests are ids and filters: a few
-/// hundred bytes; anything near this is a mistake or abuse.
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-const HTTP2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
-const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-const TCP_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+use crate::service::{Gateway, RequestLimits};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug)]
@@ -60,8 +48,6 @@ pub enum ServeError {
     SeamClient(reqwest::Error),
     /// The reflection service could not read the descriptor set.
     Reflection(tonic_reflection::server::Error),
-    /// The gRPC transport failed.
-    Transport(tonic::transport::Error),
 }
 
 impl std::fmt::Display for ServeError {
@@ -69,7 +55,6 @@ impl std::fmt::Display for ServeError {
         match self {
             ServeError::SeamClient(e) => write!(f, "cannot build the Seam HTTP client: {e}"),
             ServeError::Reflection(e) => write!(f, "cannot build gRPC reflection: {e}"),
-            ServeError::Transport(e) => write!(f, "gRPC transport failed: {e}"),
         }
     }
 }
@@ -78,9 +63,10 @@ impl std::error::Error for ServeError {}
 
 /// Serves the gateway on `listener` until `shutdown` completes.
 ///
-/// Shutdown: health turns NOT_SERVING, new calls are refused, open streams end
-/// UNAVAILABLE with their attempt id, and `serve` returns within
-/// `config.shutdown_grace` even if callers hold connections open.
+/// Shutdown: health turns NOT_SERVING, new connections and calls are refused,
+/// open streams end UNAVAILABLE with their attempt id, unary calls get the
+/// grace period to finish (then end UNAVAILABLE), and `serve` returns within
+/// `config.shutdown_grace` plus a second even if callers hold connections open.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -89,9 +75,12 @@ pub async fn serve(
     let seam = SeamClient::new(SeamClientOptions {
         endpoint: config.seam_endpoint.clone(),
         request_timeout: config.upstream_timeout,
+        max_body_bytes: config.max_upstream_body_bytes,
+        max_retry_after: config.max_retry_after,
     })
     .map_err(ServeError::SeamClient)?;
-    let (stopping_tx, stopping) = signal::channel(false);
+    let (stopping, stopping_rx) = watch::channel(false);
+    let (aborting, aborting_rx) = watch::channel(false);
     let schedule = PollSchedule {
         initial: config.poll_initial,
         multiplier: config.poll_multiplier,
@@ -99,99 +88,25 @@ pub async fn serve(
     };
     let gateway = Arc::new(Gateway {
         attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule),
-        event_tails: EventTails::new(seam.clone(), config.events_poll_interval),
+        event_tails: EventTails::new(seam.clone(), config.events_poll_interval, stopping_rx.clone()),
         events_poll_interval: config.events_poll_interval,
         events_buffer: config.events_buffer.max(1),
         seam,
         credentials: CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose())),
-        request_ids: RequestIds::new(config.request_id_retention, config.request_id_capacity),
+        request_ids: RequestIds::new(
+            config.request_id_retention,
+            config.request_id_capacity,
+            config.request_id_memory_bytes,
+        ),
+        limits: RequestLimits {
+            max_id_bytes: config.max_id_bytes.max(1),
+            max_page_token_bytes: config.max_page_token_bytes.max(1),
+            max_filter_values: config.max_filter_values,
+        },
         max_wait: config.max_wait,
-        shutdown: stopping.clone(),
+        shutdown: stopping_rx,
+        calls_aborted: aborting_rx,
     });
-
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<LockServiceServer<LockApi>>().await;
-    health_reporter.set_serving::<DeviceServiceServer<DeviceApi>>().await;
-    health_reporter
-        .set_serving::<ActionAttemptServiceServer<ActionAttemptApi>>()
-        .await;
-    health_reporter.set_serving::<EventServiceServer<EventApi>>().await;
-
-    let reflection_v1 = reflection_builder()
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(ServeError::Reflection)?;
-    let reflection_v1alpha = reflection_builder()
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(ServeError::Reflection)?;
-
-    let local_addr = listener.local_addr().ok();
-    // Serving from our own listener bypasses the builder's TCP_NODELAY: without
-    // it every small response waits on Nagle + delayed ACK (~40 ms).
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map_ok(coalescing_io::CoalescingStream::from);
-
-    let router = Server::builder()
-        .max_concurrent_streams(Some(config.max_concurrent_streams))
-        // Finds callers that vanished without closing their streams (NAT, crashed
-        // hosts) so that their pollers and tails stop.
-        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .tcp_keepalive(Some(TCP_KEEPALIVE))
-        .layer(status_details::StatusDetailsLayer)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(LockServiceServer::new(LockApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .add_service(
-            DeviceServiceServer::new(DeviceApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .add_service(
-            ActionAttemptServiceServer::new(ActionAttemptApi::new(gateway.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .add_service(EventServiceServer::new(EventApi::new(gateway)).max_decoding_message_size(MAX_REQUEST_BYTES));
-
-    if let Some(address) = local_addr {
-        tracing::info!(%address, seam_endpoint = %config.seam_endpoint, pass_through = config.seam_api_key.is_none(), "ready to serve gRPC");
-    }
-    let begin_shutdown = async move {
-        shutdown.await;
-        tracing::info!(grace = ?config.shutdown_grace, "shutting down: refusing new calls, ending open streams");
-        health_reporter.set_not_serving::<LockServiceServer<LockApi>>().await;
-        health_reporter
-            .set_not_serving::<DeviceServiceServer<DeviceApi>>()
-            .await;
-        health_reporter
-            .set_not_serving::<ActionAttemptServiceServer<ActionAttemptApi>>()
-            .await;
-        health_reporter.set_not_serving::<EventServiceServer<EventApi>>().await;
-        let _ = stopping_tx.send(true);
-    };
-    let server = router.serve_with_incoming_shutdown(incoming, begin_shutdown);
-    tokio::pin!(server);
-    let mut stopping = stopping;
-    tokio::select! {
-        result = &mut server => return result.map_err(ServeError::Transport),
-        _ = stopping.wait_for(|stopping| *stopping) => {}
-    }
-    // tonic alone would wait forever for connections that stay open.
-    match tokio::time::timeout(config.shutdown_grace, server).await {
-        Ok(result) => result.map_err(ServeError::Transport),
-        Err(_) => {
-            tracing::warn!("connections still open after the shutdown grace period; closing them");
-            Ok(())
-        }
-    }
-}
-
-/// Reflection over everything served, for both reflection versions; each
-/// version also lists the other, so `grpcurl list` shows both.
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(pb::ERROR_DETAILS_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let signals = server::ShutdownSignals { stopping, aborting };
+    server::serve(&config, gateway, signals, listener, shutdown).await
 }

@@ -10,14 +10,29 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod log_writer;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use seam_grpc_gateway::config::{Config, LogFormat};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let matches = Config::command().get_matches();
+    let mut config = match Config::from_arg_matches(&matches) {
+        Ok(config) => config,
+        Err(e) => e.exit(),
+    };
     init_logging(config.log_format);
+    if let Err(e) = config.resolve_seam_api_key() {
+        tracing::error!(error = %e, "cannot start");
+        return ExitCode::FAILURE;
+    }
+    if matches.value_source("seam_api_key") == Some(ValueSource::CommandLine) && !config.pass_through() {
+        tracing::warn!(
+            "the Seam API key was given on the command line, where every local user can read it (ps, /proc); use SEAM_API_KEY or --seam-api-key-file"
+        );
+    }
+    raise_open_files_limit();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime
         .enable_all()
@@ -64,6 +79,16 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Every caller connection and every Seam connection is a file descriptor;
+/// the usual soft limit of 1024 is far below what one gateway serves, and
+/// hitting it stalls every new caller. The hard limit is what the operator
+/// (or systemd's LimitNOFILE) allows. The ready line states the figure.
+fn raise_open_files_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the open-files limit");
     }
 }
 

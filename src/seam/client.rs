@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::credential::Credential;
-use super::error::{UpstreamError, UpstreamFailure};
+use super::error::{ConnectFailure, UpstreamError, UpstreamFailure};
 use super::model::{ActionAttempt, Device, ErrorBody, Event, Pagination};
 
 /// How to reach Seam.
@@ -18,6 +18,10 @@ pub struct SeamClientOptions {
     pub endpoint: String,
     /// The most one HTTP request to Seam may take, connection included.
     pub request_timeout: Duration,
+    /// The largest answer body read from Seam; a larger one fails the call.
+    pub max_body_bytes: usize,
+    /// The longest `Retry-After` honoured; Seam's value is capped to it.
+    pub max_retry_after: Duration,
 }
 
 /// A successful Seam answer with the `seam-request-id` it carried.
@@ -84,6 +88,8 @@ pub struct SeamClient {
     /// request then fails as reqwest reports it.
     endpoint_url: Option<reqwest::Url>,
     request_timeout: Duration,
+    max_body_bytes: usize,
+    max_retry_after: Duration,
 }
 
 impl SeamClient {
@@ -100,6 +106,9 @@ impl SeamClient {
             // and with no retries reqwest also stops copying every request's
             // headers in case it would.
             .retry(reqwest::retry::never().max_retries_per_request(0))
+            // Seam's API does not redirect. Following one would send the
+            // credential (and `seam-workspace`) to whatever origin it names.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("seam-grpc-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let endpoint = options.endpoint.trim_end_matches('/').to_owned();
@@ -108,6 +117,8 @@ impl SeamClient {
             endpoint_url: reqwest::Url::parse(&endpoint).ok().filter(|url| url.has_host()),
             endpoint,
             request_timeout: options.request_timeout,
+            max_body_bytes: options.max_body_bytes,
+            max_retry_after: options.max_retry_after,
         })
     }
 
@@ -241,11 +252,11 @@ impl SeamClient {
                 HeaderValue::from_static("application/json"),
             )
             .body(body);
-        let response = credential
-            .apply(request)
-            .send()
-            .await
-            .map_err(|e| transport_error(e, path, None, self.request_timeout))?;
+        let response = credential.apply(request).send().await.map_err(|e| UpstreamError {
+            failure: Box::new(transport_failure(&e, self.request_timeout)),
+            request_id: None,
+            path,
+        })?;
 
         let http_status = response.status().as_u16();
         let request_id = response
@@ -258,11 +269,38 @@ impl SeamClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
+            .map(|seconds| Duration::from_secs(seconds).min(self.max_retry_after));
+        if (300..400).contains(&http_status) {
+            // Only the host is logged: a redirect's path or query may carry anything.
+            let target_host = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| response.url().join(location).ok())
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "-".to_owned());
+            tracing::warn!(path, http_status, %target_host, "Seam answered with a redirect; not followed");
+            return Err(UpstreamError {
+                failure: Box::new(UpstreamFailure::Redirect {
+                    http_status,
+                    target_host,
+                }),
+                request_id,
+                path,
+            });
+        }
+        let bytes = read_capped(response, self.max_body_bytes)
             .await
-            .map_err(|e| transport_error(e, path, request_id.clone(), self.request_timeout))?;
+            .map_err(|failure| UpstreamError {
+                failure: Box::new(match failure {
+                    BodyFailure::TooLarge => UpstreamFailure::BodyTooLarge {
+                        limit: self.max_body_bytes,
+                    },
+                    BodyFailure::Read(e) => transport_failure(&e, self.request_timeout),
+                }),
+                request_id: request_id.clone(),
+                path,
+            })?;
 
         let fail = |failure| UpstreamError {
             failure: Box::new(failure),
@@ -412,23 +450,35 @@ impl Answer {
     }
 }
 
-fn transport_error(
-    e: reqwest::Error,
-    path: &'static str,
-    request_id: Option<String>,
-    limit: Duration,
-) -> UpstreamError {
-    let failure = if e.is_timeout() {
+/// Why reading an answer's body stopped.
+enum BodyFailure {
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// The answer's body, refused as soon as it is known to exceed `limit`: by its
+/// `Content-Length` before reading, or while reading one without.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<bytes::Bytes, BodyFailure> {
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Err(BodyFailure::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyFailure::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn transport_failure(e: &reqwest::Error, limit: Duration) -> UpstreamFailure {
+    if e.is_timeout() {
         UpstreamFailure::Timeout(limit)
     } else if e.is_connect() {
-        UpstreamFailure::Unreachable
+        UpstreamFailure::Unreachable(ConnectFailure::of(e))
     } else {
         UpstreamFailure::Transport
-    };
-    UpstreamError {
-        failure: Box::new(failure),
-        request_id,
-        path,
     }
 }
 
@@ -440,6 +490,8 @@ mod tests {
         SeamClient::new(SeamClientOptions {
             endpoint: endpoint.to_owned(),
             request_timeout: Duration::from_secs(1),
+            max_body_bytes: 1024,
+            max_retry_after: Duration::from_secs(30),
         })
         .expect("client")
     }

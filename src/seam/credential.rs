@@ -45,6 +45,11 @@ impl Credential {
         }
     }
 
+    /// Roughly what this credential holds in memory, for memory budgets.
+    pub fn approximate_bytes(&self) -> usize {
+        2 * self.token.len() + self.workspace_id.as_ref().map_or(0, |w| w.len()) + 64
+    }
+
     /// `text` with every occurrence of the token replaced, for messages that
     /// Seam wrote and that the gateway passes on to callers or logs.
     pub fn redact(&self, text: &str) -> String {

@@ -9,4 +9,4 @@ pub mod model;
 
 pub use client::{EventQuery, EventRange, LockAction, SeamClient, SeamClientOptions, Upstreamed};
 pub use credential::Credential;
-pub use error::{UpstreamError, UpstreamFailure};
+pub use error::{ConnectFailure, UpstreamError, UpstreamFailure};

@@ -2,8 +2,8 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
+use super::SharedGateway;
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
-use super::{SharedGateway, required, unary};
 use crate::budget::wait_budget;
 use crate::error::GatewayError;
 use crate::pb;
@@ -29,16 +29,20 @@ impl ActionAttemptService for ActionAttemptApi {
         &self,
         request: Request<pb::GetActionAttemptRequest>,
     ) -> Result<Response<pb::GetActionAttemptResponse>, Status> {
-        unary("GetActionAttempt", async {
-            let attempt_id = required("action_attempt_id", &request.get_ref().action_attempt_id)?;
-            let credential = self.gateway.credentials.resolve(request.metadata())?;
-            let answer = self.gateway.seam.get_action_attempt(&credential, attempt_id).await;
-            let answer = answer.map_err(|e| GatewayError::from(e).with("action_attempt_id", attempt_id))?;
-            Ok(answer.map(|attempt| pb::GetActionAttemptResponse {
-                action_attempt: Some(attempt.into()),
-            }))
-        })
-        .await
+        self.gateway
+            .unary("GetActionAttempt", async {
+                let attempt_id = self
+                    .gateway
+                    .limits
+                    .required_id("action_attempt_id", &request.get_ref().action_attempt_id)?;
+                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let answer = self.gateway.seam.get_action_attempt(&credential, attempt_id).await;
+                let answer = answer.map_err(|e| GatewayError::from(e).with("action_attempt_id", attempt_id))?;
+                Ok(answer.map(|attempt| pb::GetActionAttemptResponse {
+                    action_attempt: Some(attempt.into()),
+                }))
+            })
+            .await
     }
 
     async fn watch_action_attempt(
@@ -49,7 +53,10 @@ impl ActionAttemptService for ActionAttemptApi {
         let spec = (|| {
             self.gateway.refuse_if_shutting_down()?;
             let message = request.get_ref();
-            let attempt_id = required("action_attempt_id", &message.action_attempt_id)?;
+            let attempt_id = self
+                .gateway
+                .limits
+                .required_id("action_attempt_id", &message.action_attempt_id)?;
             let credential = self.gateway.credentials.resolve(request.metadata())?;
             let budget = wait_budget(request.metadata(), message.wait_timeout.as_ref(), self.gateway.max_wait)?;
             Ok(FollowSpec {

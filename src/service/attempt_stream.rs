@@ -18,10 +18,10 @@ use tokio_stream::Stream;
 use tonic::{Code, Response, Status};
 
 use super::{SharedGateway, log_rpc, shutting_down};
+use crate::attempt_pollers::{AttemptView, is_completed};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pb;
 use crate::seam::Credential;
-use crate::watch::{AttemptView, is_completed};
 
 /// The response stream of an attempt-following RPC.
 pub type AttemptStream<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send>>;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use tonic::{Request, Response, Status};
 
 use super::event_stream::{self, EventStream, WatchSpec};
-use super::{SharedGateway, log_rpc, required, unary};
+use super::{SharedGateway, log_rpc};
 use crate::convert::parse_timestamp;
 use crate::error::{ErrorKind, GatewayError};
 use crate::event_order::{earlier_by, later};
@@ -52,91 +52,102 @@ impl EventService for EventApi {
     type WatchEventsStream = EventStream;
 
     async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::GetEventResponse>, Status> {
-        unary("GetEvent", async {
-            let event_id = required("event_id", &request.get_ref().event_id)?;
-            let credential = self.gateway.credentials.resolve(request.metadata())?;
-            let answer = fetch_event(&self.gateway, &credential, event_id).await?;
-            Ok(answer.map(|event| pb::GetEventResponse { event: Some(event) }))
-        })
-        .await
+        self.gateway
+            .unary("GetEvent", async {
+                let event_id = self
+                    .gateway
+                    .limits
+                    .required_id("event_id", &request.get_ref().event_id)?;
+                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let answer = fetch_event(&self.gateway, &credential, event_id).await?;
+                Ok(answer.map(|event| pb::GetEventResponse { event: Some(event) }))
+            })
+            .await
     }
 
     async fn list_events(
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        unary("ListEvents", async {
-            let credential = self.gateway.credentials.resolve(request.metadata())?;
-            let message = request.get_ref();
-            let page_size = paging::page_size(message.page_size)?;
-            let as_pair = |t: &Timestamp| (t.seconds, t.nanos);
-            let filters = EventFilters {
-                start: message.start_time.as_ref().map(as_pair),
-                end: message.end_time.as_ref().map(as_pair),
-                device_ids: &message.device_ids,
-                event_types: &message.event_types,
-            };
-            let fingerprint = paging::fingerprint(&filters);
-            let cursor: Option<EventCursor> = paging::decode_token(&message.page_token, fingerprint)?;
+        self.gateway
+            .unary("ListEvents", async {
+                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let message = request.get_ref();
+                let limits = &self.gateway.limits;
+                let page_size = paging::page_size(message.page_size)?;
+                limits.filter("device_ids", &message.device_ids)?;
+                limits.filter("event_types", &message.event_types)?;
+                let page_token = limits.page_token(&message.page_token)?;
+                let as_pair = |t: &Timestamp| (t.seconds, t.nanos);
+                let filters = EventFilters {
+                    start: message.start_time.as_ref().map(as_pair),
+                    end: message.end_time.as_ref().map(as_pair),
+                    device_ids: &message.device_ids,
+                    event_types: &message.event_types,
+                };
+                let fingerprint = paging::fingerprint(&filters);
+                let cursor: Option<EventCursor> = paging::decode_token(page_token, fingerprint)?;
 
-            let end = match (&cursor, &message.end_time) {
-                (Some(cursor), _) => Timestamp {
-                    seconds: cursor.end.0,
-                    nanos: cursor.end.1,
-                },
-                (None, Some(end)) => *end,
-                (None, None) => Timestamp::from(SystemTime::now()),
-            };
-            let start = match &message.start_time {
-                Some(start) => *start,
-                None => earlier_by(&end, DEFAULT_EVENT_WINDOW),
-            };
-            if (start.seconds, start.nanos) >= (end.seconds, end.nanos) {
-                return Err(GatewayError::invalid_argument("start_time", "must be before end_time"));
-            }
-            // Later pages only need what lies at or after the last position seen.
-            let from = match &cursor {
-                Some(cursor) => later(cursor.after.time(), start),
-                None => start,
-            };
-            let query = EventQuery {
-                range: EventRange::Between(rfc3339_before(&from), end.to_string()),
-                device_ids: message.device_ids.clone(),
-                event_types: message.event_types.clone(),
-            };
-            let answer = self.gateway.seam.list_events(&credential, &query).await?;
-            let events: Vec<model::Event> = answer
-                .body
-                .into_iter()
-                .filter(|event| {
-                    let device_id = event.typed.device_id.as_deref().unwrap_or_default();
-                    message.device_ids.is_empty() || message.device_ids.iter().any(|id| id == device_id)
+                let end = match (&cursor, &message.end_time) {
+                    (Some(cursor), _) => Timestamp {
+                        seconds: cursor.end.0,
+                        nanos: cursor.end.1,
+                    },
+                    (None, Some(end)) => *end,
+                    (None, None) => Timestamp::from(SystemTime::now()),
+                };
+                let start = match &message.start_time {
+                    Some(start) => *start,
+                    None => earlier_by(&end, DEFAULT_EVENT_WINDOW),
+                };
+                if (start.seconds, start.nanos) >= (end.seconds, end.nanos) {
+                    return Err(GatewayError::invalid_argument("start_time", "must be before end_time"));
+                }
+                // Later pages only need what lies at or after the last position seen.
+                let from = match &cursor {
+                    Some(cursor) => later(cursor.after.time(), start),
+                    None => start,
+                };
+                let query = EventQuery {
+                    range: EventRange::Between(rfc3339_before(&from), end.to_string()),
+                    device_ids: message.device_ids.clone(),
+                    event_types: message.event_types.clone(),
+                };
+                let answer = self.gateway.seam.list_events(&credential, &query).await?;
+                let events: Vec<model::Event> = answer
+                    .body
+                    .into_iter()
+                    .filter(|event| {
+                        let device_id = event.typed.device_id.as_deref().unwrap_or_default();
+                        message.device_ids.is_empty() || message.device_ids.iter().any(|id| id == device_id)
+                    })
+                    .filter(|event| {
+                        message.event_types.is_empty() || message.event_types.contains(&event.typed.event_type)
+                    })
+                    .collect();
+                let after = cursor.map(|cursor| cursor.after);
+                // Only the page is converted to protobuf.
+                let (page, next) = paging::page_after(events, seam_event_position, after.as_ref(), page_size);
+                let next_page_token = next
+                    .map(|after| {
+                        paging::encode_token(
+                            fingerprint,
+                            &EventCursor {
+                                after,
+                                end: as_pair(&end),
+                            },
+                        )
+                    })
+                    .unwrap_or_default();
+                Ok(Upstreamed {
+                    body: pb::ListEventsResponse {
+                        events: page.into_iter().map(pb::Event::from).collect(),
+                        next_page_token,
+                    },
+                    request_id: answer.request_id,
                 })
-                .filter(|event| message.event_types.is_empty() || message.event_types.contains(&event.typed.event_type))
-                .collect();
-            let after = cursor.map(|cursor| cursor.after);
-            // Only the page is converted to protobuf.
-            let (page, next) = paging::page_after(events, seam_event_position, after.as_ref(), page_size);
-            let next_page_token = next
-                .map(|after| {
-                    paging::encode_token(
-                        fingerprint,
-                        &EventCursor {
-                            after,
-                            end: as_pair(&end),
-                        },
-                    )
-                })
-                .unwrap_or_default();
-            Ok(Upstreamed {
-                body: pb::ListEventsResponse {
-                    events: page.into_iter().map(pb::Event::from).collect(),
-                    next_page_token,
-                },
-                request_id: answer.request_id,
             })
-        })
-        .await
+            .await
     }
 
     async fn watch_events(
@@ -164,11 +175,13 @@ impl EventApi {
     /// Validates a WatchEvents request and finds its resume point.
     async fn watch_spec(&self, request: &Request<pb::WatchEventsRequest>) -> Result<WatchSpec, GatewayError> {
         self.gateway.refuse_if_shutting_down()?;
-        let credential = self.gateway.credentials.resolve(request.metadata())?;
         let message = request.get_ref();
+        self.gateway.limits.filter("device_ids", &message.device_ids)?;
+        self.gateway.limits.filter("event_types", &message.event_types)?;
+        let credential = self.gateway.credentials.resolve(request.metadata())?;
         let (after, after_event_id, replay) = match &message.resume_from {
             Some(ResumeFrom::AfterEventId(event_id)) => {
-                let event_id = required("after_event_id", event_id)?;
+                let event_id = self.gateway.limits.required_id("after_event_id", event_id)?;
                 let event = fetch_event(&self.gateway, &credential, event_id).await?.body;
                 (Position::of(&event), event.event_id, true)
             }

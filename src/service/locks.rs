@@ -4,15 +4,17 @@ use serde_json::json;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use super::SharedGateway;
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
-use super::{SharedGateway, required, unary};
-use crate::budget::wait_budget;
+use crate::budget::{caller_deadline, wait_budget};
 use crate::convert::parse_timestamp;
 use crate::error::{ErrorKind, GatewayError};
 use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
+use crate::request_ids::{Claim, Claimed};
 use crate::seam::{self, Credential, LockAction, Upstreamed};
+use tokio::sync::oneshot;
 
 /// `seam.v1.LockService`.
 #[derive(Debug, Clone)]
@@ -32,50 +34,59 @@ impl LockService for LockApi {
     type UnlockDoorStream = AttemptStream<pb::UnlockDoorResponse>;
 
     async fn get_lock(&self, request: Request<pb::GetLockRequest>) -> Result<Response<pb::GetLockResponse>, Status> {
-        unary("GetLock", async {
-            let device_id = required("device_id", &request.get_ref().device_id)?;
-            let credential = self.gateway.credentials.resolve(request.metadata())?;
-            let answer = self.gateway.seam.get_lock(&credential, device_id).await;
-            let answer = answer.map_err(|e| GatewayError::from(e).with("device_id", device_id))?;
-            Ok(answer.map(|lock| pb::GetLockResponse {
-                lock: Some(lock.into()),
-            }))
-        })
-        .await
+        self.gateway
+            .unary("GetLock", async {
+                let device_id = self
+                    .gateway
+                    .limits
+                    .required_id("device_id", &request.get_ref().device_id)?;
+                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let answer = self.gateway.seam.get_lock(&credential, device_id).await;
+                let answer = answer.map_err(|e| GatewayError::from(e).with("device_id", device_id))?;
+                Ok(answer.map(|lock| pb::GetLockResponse {
+                    lock: Some(lock.into()),
+                }))
+            })
+            .await
     }
 
     async fn list_locks(
         &self,
         request: Request<pb::ListLocksRequest>,
     ) -> Result<Response<pb::ListLocksResponse>, Status> {
-        unary("ListLocks", async {
-            let credential = self.gateway.credentials.resolve(request.metadata())?;
-            let message = request.get_ref();
-            let page_size = paging::page_size(message.page_size)?;
-            let mut filters = json!({});
-            if !message.connected_account_id.is_empty() {
-                filters["connected_account_id"] = json!(message.connected_account_id);
-            }
-            if !message.device_ids.is_empty() {
-                filters["device_ids"] = json!(message.device_ids);
-            }
-            let fingerprint = paging::fingerprint(&filters);
-            let after: Option<Position> = paging::decode_token(&message.page_token, fingerprint)?;
-            // /locks/list has no pagination of its own: the gateway reads the
-            // whole (filtered) list and pages it by (created_at, device_id).
-            let answer = self.gateway.seam.list_locks(&credential, filters).await?;
-            Ok(answer.map(|locks| {
-                // Only the page is converted to protobuf.
-                let (page, next) = paging::page_after(locks, device_position, after.as_ref(), page_size);
-                pb::ListLocksResponse {
-                    locks: page.into_iter().map(Into::into).collect(),
-                    next_page_token: next
-                        .map(|next| paging::encode_token(fingerprint, &next))
-                        .unwrap_or_default(),
+        self.gateway
+            .unary("ListLocks", async {
+                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let message = request.get_ref();
+                let limits = &self.gateway.limits;
+                let page_size = paging::page_size(message.page_size)?;
+                limits.optional_id("connected_account_id", &message.connected_account_id)?;
+                limits.filter("device_ids", &message.device_ids)?;
+                let page_token = limits.page_token(&message.page_token)?;
+                let mut filters = json!({});
+                if !message.connected_account_id.is_empty() {
+                    filters["connected_account_id"] = json!(message.connected_account_id);
                 }
-            }))
-        })
-        .await
+                if !message.device_ids.is_empty() {
+                    filters["device_ids"] = json!(message.device_ids);
+                }
+                let fingerprint = paging::fingerprint(&filters);
+                let after: Option<Position> = paging::decode_token(page_token, fingerprint)?;
+                // /locks/list has no pagination of its own: the gateway reads the
+                // whole (filtered) list and pages it by (created_at, device_id).
+                let answer = self.gateway.seam.list_locks(&credential, filters).await?;
+                Ok(answer.map(|locks| {
+                    // Only the page is converted to protobuf.
+                    let (page, next) = paging::page_after(locks, device_position, after.as_ref(), page_size);
+                    pb::ListLocksResponse {
+                        locks: page.into_iter().map(Into::into).collect(),
+                        next_page_token: next
+                            .map(|next| paging::encode_token(fingerprint, &next))
+                            .unwrap_or_default(),
+                    }
+                }))
+            })
+            .await
     }
 
     async fn lock_door(&self, request: Request<pb::LockDoorRequest>) -> Result<Response<Self::LockDoorStream>, Status> {
@@ -161,6 +172,11 @@ impl LockApi {
 
     /// Validates, checks the capability, sends the command (once per
     /// `request_id`) and says what the stream follows.
+    ///
+    /// Everything before the command runs in the caller's call: if the caller
+    /// leaves, it stops there, and nothing is sent. The command is sent only
+    /// while the caller still waits and its deadline has not passed; once on
+    /// the wire it completes (Seam may have acted) and is logged either way.
     async fn start<M>(
         &self,
         command: LockCommand<'_>,
@@ -168,113 +184,185 @@ impl LockApi {
         wrap: fn(pb::ActionAttempt) -> M,
     ) -> Result<FollowSpec<M>, GatewayError> {
         self.gateway.refuse_if_shutting_down()?;
-        let device_id = required("device_id", command.device_id)?.to_owned();
+        let limits = &self.gateway.limits;
+        let device_id = limits.required_id("device_id", command.device_id)?.to_owned();
+        let request_id = limits.optional_id("request_id", command.request_id)?.to_owned();
         let credential = self.gateway.credentials.resolve(metadata)?;
         let budget = wait_budget(metadata, command.wait_timeout, self.gateway.max_wait)?;
-        let deadline = tokio::time::Instant::now() + budget;
-        // Spawned so that a caller who leaves mid-command cannot cut it in half:
-        // the command completes and its request_id is remembered either way.
-        let sent = tokio::spawn(send_once(
+        let now = tokio::time::Instant::now();
+        let deadline = now + budget;
+        let caller_deadline = caller_deadline(metadata).map(|timeout| now + timeout);
+        let before_deadline = async {
+            let claim = if request_id.is_empty() {
+                None
+            } else {
+                match self
+                    .gateway
+                    .request_ids
+                    .claim(&credential, command.action, &device_id, &request_id)
+                    .await
+                {
+                    Claimed::Sent(attempt_id) => {
+                        tracing::debug!(%device_id, request_id = %request_id.escape_debug(), %attempt_id, "re-attaching to the attempt of a repeated request_id");
+                        return Ok(Err(attempt_id));
+                    }
+                    Claimed::Send(claim) => Some(claim),
+                }
+            };
+            check_capability(&self.gateway, &credential, command.action, &device_id).await?;
+            Ok(Ok(claim))
+        };
+        let prepared = match caller_deadline {
+            Some(at) => tokio::time::timeout_at(at, before_deadline)
+                .await
+                .unwrap_or_else(|_| Err(GatewayError::new(ErrorKind::DeadlineBeforeCommand))),
+            None => before_deadline.await,
+        };
+        let claim = match prepared.map_err(|e| e.with("device_id", &device_id))? {
+            Ok(claim) => claim,
+            Err(attempt_id) => {
+                return Ok(FollowSpec {
+                    credential,
+                    attempt_id,
+                    known: None,
+                    deadline,
+                    seam_request_id: None,
+                    wrap,
+                });
+            }
+        };
+        if caller_deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
+            return Err(GatewayError::new(ErrorKind::DeadlineBeforeCommand).with("device_id", &device_id));
+        }
+        // From here the command is on its way to Seam and must not be cut in
+        // half by the caller leaving: a task of its own finishes it, records
+        // the request_id and logs what became of it and of its caller.
+        let (answer_tx, answer) = oneshot::channel();
+        tokio::spawn(send_command(
             self.gateway.clone(),
-            credential.clone(),
-            command.action,
-            device_id.clone(),
-            command.request_id.trim().to_owned(),
-        ))
-        .await
-        .map_err(|_| GatewayError::new(ErrorKind::ShuttingDown).with("device_id", &device_id))??;
+            SentCommand {
+                credential: credential.clone(),
+                action: command.action,
+                device_id: device_id.clone(),
+                request_id,
+                claim,
+                caller_deadline,
+            },
+            answer_tx,
+        ));
+        let sent = answer
+            .await
+            .map_err(|_| GatewayError::new(ErrorKind::ShuttingDown).with("device_id", &device_id))??;
         Ok(FollowSpec {
             credential,
-            attempt_id: sent.attempt_id,
-            known: sent.accepted,
+            attempt_id: sent.body.action_attempt_id.clone(),
+            seam_request_id: sent.request_id,
+            known: Some(sent.body),
             deadline,
-            seam_request_id: sent.seam_request_id,
             wrap,
         })
     }
 }
 
-/// The attempt a lock command created.
+/// A lock command about to be sent.
 struct SentCommand {
-    attempt_id: String,
-    /// Seam's answer to the command; `None` when re-attaching by `request_id`.
-    accepted: Option<pb::ActionAttempt>,
-    /// Seam's request id of the command, when it was sent by this call.
-    seam_request_id: Option<String>,
-}
-
-async fn send_once(
-    gateway: SharedGateway,
     credential: Credential,
     action: LockAction,
     device_id: String,
     request_id: String,
-) -> Result<SentCommand, GatewayError> {
-    if request_id.is_empty() {
-        let answer = send_command(&gateway, &credential, action, &device_id).await?;
-        return Ok(SentCommand {
-            attempt_id: answer.body.action_attempt_id.clone(),
-            accepted: Some(answer.body),
-            seam_request_id: answer.request_id,
-        });
-    }
-    let mut slot = gateway
-        .request_ids
-        .claim(&credential, action, &device_id, &request_id)
-        .await;
-    if let Some(attempt_id) = slot.as_ref() {
-        tracing::debug!(%device_id, %request_id, %attempt_id, "re-attaching to the attempt of a repeated request_id");
-        return Ok(SentCommand {
-            attempt_id: attempt_id.clone(),
-            accepted: None,
-            seam_request_id: None,
-        });
-    }
-    let answer = send_command(&gateway, &credential, action, &device_id).await?;
-    *slot = Some(answer.body.action_attempt_id.clone());
-    Ok(SentCommand {
-        attempt_id: answer.body.action_attempt_id.clone(),
-        accepted: Some(answer.body),
-        seam_request_id: answer.request_id,
-    })
+    /// The request_id's claim: recorded once Seam accepts the command.
+    claim: Option<Claim>,
+    caller_deadline: Option<tokio::time::Instant>,
 }
 
-/// Seam's guide: confirm the capability first, then send the command. The
-/// command itself is never retried.
+/// Sends the command once (never retried), records its request_id if Seam
+/// accepted it, hands the answer to the caller if it still waits, and logs
+/// one line whatever happened.
 async fn send_command(
+    gateway: SharedGateway,
+    command: SentCommand,
+    answer_tx: oneshot::Sender<Result<Upstreamed<pb::ActionAttempt>, GatewayError>>,
+) {
+    let SentCommand {
+        credential,
+        action,
+        device_id,
+        request_id,
+        claim,
+        caller_deadline,
+    } = command;
+    let answer = gateway.seam.start_lock_action(&credential, action, &device_id).await;
+    let (attempt_id, seam_request_id, failure) = match &answer {
+        Ok(answer) => (
+            Some(answer.body.typed.action_attempt_id.clone()),
+            answer.request_id.clone(),
+            None,
+        ),
+        Err(error) => (None, error.request_id.clone(), Some(error.to_string())),
+    };
+    if let (Some(claim), Some(attempt_id)) = (claim, &attempt_id) {
+        claim.accepted(attempt_id);
+    }
+    let answer = answer
+        .map(|answer| answer.map(pb::ActionAttempt::from))
+        .map_err(|e| GatewayError::from(e).with("device_id", &device_id));
+    let caller = match answer_tx.send(answer) {
+        Ok(()) => "waiting",
+        Err(_) if caller_deadline.is_some_and(|at| tokio::time::Instant::now() >= at) => "deadline",
+        Err(_) => "cancelled",
+    };
+    let action = match action {
+        LockAction::Lock => "lock_door",
+        LockAction::Unlock => "unlock_door",
+    };
+    let request_id = (!request_id.is_empty()).then(|| request_id.escape_debug().to_string());
+    match (attempt_id, failure) {
+        (Some(action_attempt_id), _) => tracing::info!(
+            action,
+            %device_id,
+            request_id,
+            action_attempt_id,
+            seam_request_id,
+            caller,
+            "lock command accepted by Seam"
+        ),
+        (None, failure) => tracing::warn!(
+            action,
+            %device_id,
+            request_id,
+            failure,
+            seam_request_id,
+            caller,
+            "lock command failed"
+        ),
+    }
+}
+
+/// Seam's guide: confirm the capability first, then send the command.
+async fn check_capability(
     gateway: &SharedGateway,
     credential: &Credential,
     action: LockAction,
     device_id: &str,
-) -> Result<Upstreamed<pb::ActionAttempt>, GatewayError> {
-    let with_device = |e| GatewayError::from(e).with("device_id", device_id);
-    let device = gateway
-        .seam
-        .get_lock(credential, device_id)
-        .await
-        .map_err(with_device)?
-        .body
-        .typed;
+) -> Result<(), GatewayError> {
+    let device = gateway.seam.get_lock(credential, device_id).await?.body.typed;
     let (capability, capable) = match action {
         LockAction::Lock => ("can_remotely_lock", device.can_remotely_lock),
         LockAction::Unlock => ("can_remotely_unlock", device.can_remotely_unlock),
     };
     let device_errors = || device.errors.iter().cloned().map(pb::DeviceIssue::from).collect();
     if capable != Some(true) {
-        let kind = ErrorKind::CapabilityMissing {
+        return Err(GatewayError::new(ErrorKind::CapabilityMissing {
             capability,
             device_errors: device_errors(),
-        };
-        return Err(GatewayError::new(kind).with("device_id", device_id));
+        }));
     }
     if device.properties.online == Some(false) {
-        let kind = ErrorKind::DeviceOffline {
+        return Err(GatewayError::new(ErrorKind::DeviceOffline {
             device_errors: device_errors(),
-        };
-        return Err(GatewayError::new(kind).with("device_id", device_id));
+        }));
     }
-    let answer = gateway.seam.start_lock_action(credential, action, device_id).await;
-    Ok(answer.map_err(with_device)?.map(pb::ActionAttempt::from))
+    Ok(())
 }
 
 fn device_position(device: &seam::model::Device) -> Position {

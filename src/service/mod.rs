@@ -22,12 +22,12 @@ pub use devices::DeviceApi;
 pub use events::EventApi;
 pub use locks::LockApi;
 
+use crate::attempt_pollers::AttemptWatcher;
 use crate::credentials::CredentialSource;
 use crate::error::{ErrorKind, GatewayError};
 use crate::events_tail::EventTails;
 use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, Upstreamed};
-use crate::watch::AttemptWatcher;
 
 /// What every service shares.
 #[derive(Debug)]
@@ -46,8 +46,82 @@ pub struct Gateway {
     pub events_poll_interval: Duration,
     /// Events buffered per WatchEvents caller before its stream ends.
     pub events_buffer: usize,
+    /// Size limits of what callers send.
+    pub limits: RequestLimits,
     /// Turns true when the gateway starts shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Turns true when the shutdown grace period is over: calls still open
+    /// end UNAVAILABLE rather than with a dropped connection.
+    pub calls_aborted: watch::Receiver<bool>,
+}
+
+/// How large the ids, tokens and filters that callers send may be. Each is
+/// checked before anything else happens, so an oversized one costs nothing
+/// but its refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_id_bytes: usize,
+    pub max_page_token_bytes: usize,
+    pub max_filter_values: usize,
+}
+
+impl RequestLimits {
+    /// A required id: not empty, not over the limit; surrounding blanks trimmed.
+    pub(crate) fn required_id<'a>(&self, field: &'static str, value: &'a str) -> Result<&'a str, GatewayError> {
+        let value = self.optional_id(field, value)?;
+        if value.is_empty() {
+            return Err(GatewayError::invalid_argument(field, "is required"));
+        }
+        Ok(value)
+    }
+
+    /// An id that may be empty, not over the limit; surrounding blanks trimmed.
+    pub(crate) fn optional_id<'a>(&self, field: &'static str, value: &'a str) -> Result<&'a str, GatewayError> {
+        if value.len() > self.max_id_bytes {
+            return Err(GatewayError::invalid_argument(
+                field,
+                format!(
+                    "is {} bytes long; at most {} are accepted",
+                    value.len(),
+                    self.max_id_bytes
+                ),
+            ));
+        }
+        Ok(value.trim())
+    }
+
+    /// A list filter: at most `max_filter_values` values, each an id within the limit.
+    pub(crate) fn filter(&self, field: &'static str, values: &[String]) -> Result<(), GatewayError> {
+        if values.len() > self.max_filter_values {
+            return Err(GatewayError::invalid_argument(
+                field,
+                format!(
+                    "has {} values; at most {} are accepted",
+                    values.len(),
+                    self.max_filter_values
+                ),
+            ));
+        }
+        for value in values {
+            self.optional_id(field, value)?;
+        }
+        Ok(())
+    }
+
+    /// A page token within the limit (its content is checked when decoded).
+    pub(crate) fn page_token<'a>(&self, token: &'a str) -> Result<&'a str, GatewayError> {
+        if token.len() > self.max_page_token_bytes {
+            return Err(GatewayError::invalid_argument(
+                "page_token",
+                format!(
+                    "is {} bytes long; at most {} are accepted",
+                    token.len(),
+                    self.max_page_token_bytes
+                ),
+            ));
+        }
+        Ok(token)
+    }
 }
 
 impl Gateway {
@@ -62,9 +136,28 @@ impl Gateway {
 
 pub type SharedGateway = Arc<Gateway>;
 
-/// Runs a unary handler: turns its error into a `Status`, forwards Seam's
-/// request id as `seam-request-id` response metadata, and logs one line.
-pub(crate) async fn unary<T>(
+impl Gateway {
+    /// Runs a unary handler: turns its error into a `Status`, forwards Seam's
+    /// request id as `seam-request-id` response metadata, and logs one line.
+    /// A call still running when the shutdown grace period ends is ended
+    /// UNAVAILABLE (and logged) instead of losing its connection.
+    pub(crate) async fn unary<T>(
+        &self,
+        method: &'static str,
+        handler: impl Future<Output = Result<Upstreamed<T>, GatewayError>>,
+    ) -> Result<Response<T>, Status> {
+        let mut aborted = self.calls_aborted.clone();
+        unary_call(method, async move {
+            tokio::select! {
+                outcome = handler => outcome,
+                _ = aborted.wait_for(|aborted| *aborted) => Err(GatewayError::new(ErrorKind::ShuttingDown)),
+            }
+        })
+        .await
+    }
+}
+
+async fn unary_call<T>(
     method: &'static str,
     handler: impl Future<Output = Result<Upstreamed<T>, GatewayError>>,
 ) -> Result<Response<T>, Status> {
@@ -101,15 +194,6 @@ pub(crate) fn log_rpc(method: &'static str, code: tonic::Code, started: Instant,
         }
         _ => tracing::warn!(method, code = ?code, latency_us, seam_request_id, "rpc"),
     }
-}
-
-/// A required id field: empty is INVALID_ARGUMENT before any Seam call.
-pub(crate) fn required<'a>(field: &'static str, value: &'a str) -> Result<&'a str, GatewayError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(GatewayError::invalid_argument(field, "is required"));
-    }
-    Ok(value)
 }
 
 /// Completes once shutdown has begun. (The guard `wait_for` returns must not

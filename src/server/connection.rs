@@ -1,0 +1,138 @@
+//! One caller connection's life: the HTTP/2 handshake deadline, then HTTP/2
+//! until the caller closes it, it sits idle too long, it reaches its maximum
+//! age, or the gateway shuts down. The last three end it gracefully: GOAWAY,
+//! open calls finish, then the connection closes.
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tower::{Service, ServiceExt};
+
+use super::open_calls::{CountOpenCalls, OpenCalls};
+use super::preface::{HandshakeFailure, read_preface};
+use crate::coalescing_io::CoalescingStream;
+
+/// The time limits of every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_age: Duration,
+    pub max_age_grace: Duration,
+    pub max_concurrent_streams: u32,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// This connection's age limit: the maximum ±10 %, so that connections
+    /// opened together (after a deploy) do not all go away together.
+    fn jittered_max_age(&self) -> Duration {
+        self.max_age.mul_f64(0.9 + 0.2 * fastrand::f64())
+    }
+}
+
+/// Why a connection is asked to go away.
+#[derive(Debug, Clone, Copy)]
+enum GoAway {
+    Idle,
+    MaxAge,
+    Shutdown,
+}
+
+/// Serves one accepted connection until it ends. `permit` is its slot under
+/// the connection limit, given back when it ends.
+pub async fn serve<S>(
+    stream: TcpStream,
+    service: S,
+    limits: ConnectionLimits,
+    mut stopping: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) where
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + Sync + 'static,
+{
+    let _permit = permit;
+    let peer = stream.peer_addr().ok();
+    let stream = CoalescingStream::from(stream);
+    let prefaced = match read_preface(stream, limits.handshake_timeout).await {
+        Ok(prefaced) => prefaced,
+        Err(failure) => {
+            match failure {
+                HandshakeFailure::TimedOut => {
+                    tracing::debug!(?peer, "closed a connection that sent no HTTP/2 preface in time")
+                }
+                HandshakeFailure::NotHttp2 => tracing::debug!(?peer, "closed a connection that does not speak HTTP/2"),
+                HandshakeFailure::Io(e) => tracing::debug!(?peer, error = %e, "connection failed before HTTP/2 began"),
+            }
+            return;
+        }
+    };
+
+    let calls = OpenCalls::new();
+    let mut open_calls = calls.subscribe();
+    let service = CountOpenCalls::new(service, calls)
+        .map_request(|request: http::Request<Incoming>| request.map(tonic::body::Body::new));
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        // Finds callers that vanished without closing their streams (NAT,
+        // crashed hosts) so that their pollers and tails stop.
+        .keep_alive_interval(limits.keepalive_interval)
+        .keep_alive_timeout(limits.keepalive_timeout);
+    let connection = builder.serve_connection(TokioIo::new(prefaced), TowerToHyperService::new(service));
+    tokio::pin!(connection);
+
+    let max_age = tokio::time::sleep(limits.jittered_max_age());
+    tokio::pin!(max_age);
+    let go_away = tokio::select! {
+        result = connection.as_mut() => {
+            log_end(peer, result);
+            return;
+        }
+        () = idle(&mut open_calls, limits.idle_timeout) => GoAway::Idle,
+        () = &mut max_age => GoAway::MaxAge,
+        _ = stopping.wait_for(|stopping| *stopping) => GoAway::Shutdown,
+    };
+    tracing::debug!(?peer, reason = ?go_away, "asking the caller's connection to go away");
+    connection.as_mut().graceful_shutdown();
+    // Shutdown has its own bound (the gateway's grace period); the other two
+    // give open calls the configured grace.
+    let grace = match go_away {
+        GoAway::Shutdown => Duration::MAX,
+        GoAway::Idle | GoAway::MaxAge => limits.max_age_grace,
+    };
+    match tokio::time::timeout(grace, connection.as_mut()).await {
+        Ok(result) => log_end(peer, result),
+        Err(_) => tracing::info!(?peer, "closed a connection whose calls outlived the grace period"),
+    }
+}
+
+/// Completes once the connection has had no open call for `timeout`.
+async fn idle(open_calls: &mut watch::Receiver<usize>, timeout: Duration) {
+    loop {
+        if open_calls.wait_for(|open| *open == 0).await.is_err() {
+            return std::future::pending().await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => return,
+            changed = open_calls.changed() => {
+                if changed.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
+}
+
+fn log_end(peer: Option<std::net::SocketAddr>, result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        tracing::debug!(?peer, error = %e, "caller connection ended with an error");
+    }
+}
