@@ -26,10 +26,16 @@ pub fn wait_budget(
         }
     }
     if let Some(deadline) = caller_deadline(metadata) {
-        let margin = DEADLINE_MARGIN.min(deadline / 10);
-        budget = budget.min(deadline.saturating_sub(margin));
+        budget = budget.min(answer_within(deadline));
     }
     Ok(budget)
+}
+
+/// How long the gateway has to answer a caller whose deadline is `deadline`
+/// away: a little less, so that its own status arrives before the caller's
+/// timer fires.
+pub fn answer_within(deadline: Duration) -> Duration {
+    deadline.saturating_sub(DEADLINE_MARGIN.min(deadline / 10))
 }
 
 /// The `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).

@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::SharedGateway;
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
-use crate::budget::{caller_deadline, wait_budget};
+use crate::budget::{answer_within, caller_deadline, wait_budget};
 use crate::convert::parse_timestamp;
 use crate::error::{ErrorKind, GatewayError};
 use crate::paging::{self, Position};
@@ -191,7 +191,9 @@ impl LockApi {
         let budget = wait_budget(metadata, command.wait_timeout, self.gateway.max_wait)?;
         let now = tokio::time::Instant::now();
         let deadline = now + budget;
-        let caller_deadline = caller_deadline(metadata).map(|timeout| now + timeout);
+        // The command must leave before the caller's deadline, and early
+        // enough for the caller to still hear the gateway's answer.
+        let caller_deadline = caller_deadline(metadata).map(|timeout| now + answer_within(timeout));
         let before_deadline = async {
             let claim = if request_id.is_empty() {
                 None
