@@ -2,11 +2,16 @@
 //! by itself before a handler runs (a request message over the size limit, a
 //! body that is not protobuf, an unknown method). The handlers' own errors
 //! already carry one (`error.rs`); this layer only fills in the rest.
+//!
+//! A request that is not valid protobuf (malformed, or a string field that is
+//! not UTF-8) is the caller's fault: tonic answers INTERNAL, which this layer
+//! turns into INVALID_ARGUMENT, and logs, since no handler ran to log it.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -32,9 +37,9 @@ pub struct StatusDetails<S> {
     inner: S,
 }
 
-impl<S, Request, Body> Service<Request> for StatusDetails<S>
+impl<S, RequestBody, Body> Service<http::Request<RequestBody>> for StatusDetails<S>
 where
-    S: Service<Request, Response = http::Response<Body>>,
+    S: Service<http::Request<RequestBody>, Response = http::Response<Body>>,
     S::Future: Send + 'static,
     S::Error: 'static,
 {
@@ -46,34 +51,50 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
+        let started = Instant::now();
+        let path = request.uri().path().to_owned();
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            add_error_info(response.headers_mut());
+            if let Some(code) = add_error_info(response.headers_mut()) {
+                // Only requests no handler saw: a handler logs its own line.
+                if code == Code::InvalidArgument {
+                    let method = path.rsplit('/').next().unwrap_or_default().escape_debug().to_string();
+                    let latency_us = started.elapsed().as_micros() as u64;
+                    tracing::warn!(method, code = ?code, latency_us, seam_request_id = "-", "rpc");
+                }
+            }
             Ok(response)
         })
     }
 }
 
+/// tonic's message for a request body prost could not decode.
+const UNDECODABLE_REQUEST: &str = "failed to decode Protobuf message";
+
 /// A trailers-only error response (the status in the headers) without details
-/// gets an `ErrorInfo` whose reason is the code's name.
-fn add_error_info(headers: &mut http::HeaderMap) {
+/// gets an `ErrorInfo` whose reason is the code's name; an undecodable request
+/// becomes INVALID_ARGUMENT. Returns the code of a status it filled in.
+fn add_error_info(headers: &mut http::HeaderMap) -> Option<Code> {
     if headers.contains_key("grpc-status-details-bin") {
-        return;
+        return None;
     }
-    let Some(status) = Status::from_header_map(headers) else {
-        return;
+    let status = Status::from_header_map(headers)?;
+    let (code, reason) = match status.code() {
+        Code::Ok => return None,
+        Code::Internal if status.message().starts_with(UNDECODABLE_REQUEST) => {
+            (Code::InvalidArgument, "MALFORMED_REQUEST")
+        }
+        code => (code, reason_for(code)),
     };
-    if status.code() == Code::Ok {
-        return;
-    }
     let mut details = ErrorDetails::new();
     let metadata: HashMap<String, String> = [("origin".to_owned(), "grpc-transport".to_owned())].into();
-    details.set_error_info(reason_for(status.code()), ERROR_DOMAIN, metadata);
-    let enriched = Status::with_error_details(status.code(), status.message(), details);
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    let enriched = Status::with_error_details(code, status.message(), details);
     // Only fails for a message that is not valid header text, which tonic produced itself.
     let _ = enriched.add_header(headers);
+    Some(code)
 }
 
 fn reason_for(code: Code) -> &'static str {
@@ -119,6 +140,18 @@ mod tests {
         add_error_info(&mut headers);
         let status = Status::from_header_map(&headers).expect("status");
         assert_eq!(status.get_details_error_info().unwrap().reason, "DEVICE_NOT_FOUND");
+    }
+
+    #[test]
+    fn an_undecodable_request_is_invalid_argument() {
+        let mut headers = http::HeaderMap::new();
+        Status::internal("failed to decode Protobuf message: GetLockRequest.device_id: invalid string value: data is not UTF-8 encoded")
+            .add_header(&mut headers)
+            .unwrap();
+        assert_eq!(add_error_info(&mut headers), Some(Code::InvalidArgument));
+        let status = Status::from_header_map(&headers).expect("status");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.get_details_error_info().unwrap().reason, "MALFORMED_REQUEST");
     }
 
     #[test]

@@ -29,7 +29,9 @@ async fn oversized_ids_tokens_and_filters_are_refused_naming_the_field() {
     let mut events = gateway.events().await;
 
     let status = locks
-        .get_lock(pb::GetLockRequest { device_id: long.clone() })
+        .get_lock(pb::GetLockRequest {
+            device_id: long.clone(),
+        })
         .await
         .unwrap_err();
     assert_refused(&status, "device_id");
@@ -75,7 +77,9 @@ async fn oversized_ids_tokens_and_filters_are_refused_naming_the_field() {
         .unwrap_err();
     assert_refused(&status, "device_ids");
     let status = devices
-        .get_device(pb::GetDeviceRequest { device_id: long.clone() })
+        .get_device(pb::GetDeviceRequest {
+            device_id: long.clone(),
+        })
         .await
         .unwrap_err();
     assert_refused(&status, "device_id");

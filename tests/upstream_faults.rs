@@ -45,7 +45,10 @@ async fn a_redirect_is_never_followed_and_the_credential_stays_home() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     let info = support::error_info(&status);
     assert_eq!(info.reason, "SEAM_REDIRECT");
-    assert!(status.message().contains("127.0.0.1"), "names the target host: {status:?}");
+    assert!(
+        status.message().contains("127.0.0.1"),
+        "names the target host: {status:?}"
+    );
     assert!(!status.message().contains("/hop"), "but not its path: {status:?}");
     assert!(!status.message().contains(API_KEY));
 
@@ -65,7 +68,10 @@ async fn a_redirect_is_never_followed_and_the_credential_stays_home() {
 
 #[tokio::test]
 async fn an_answer_over_the_body_limit_is_unavailable_not_read_whole() {
-    let huge = format!("{{\"lock\":{{\"device_id\":\"d1\",\"pad\":\"{}\"}},\"ok\":true}}", "x".repeat(300_000));
+    let huge = format!(
+        "{{\"lock\":{{\"device_id\":\"d1\",\"pad\":\"{}\"}},\"ok\":true}}",
+        "x".repeat(300_000)
+    );
     let seam = ScriptedUpstream::start(CannedResponse::new("200 OK", "application/json", &huge)).await;
     let mut config = config(&seam.url);
     config.max_upstream_body_bytes = 64 * 1024;

@@ -205,7 +205,7 @@ impl LockApi {
                     .await
                 {
                     Claimed::Sent(attempt_id) => {
-                        tracing::debug!(%device_id, request_id = %request_id.escape_debug(), %attempt_id, "re-attaching to the attempt of a repeated request_id");
+                        tracing::debug!(device_id = %device_id.escape_debug(), request_id = %request_id.escape_debug(), attempt_id = %attempt_id.escape_debug(), "re-attaching to the attempt of a repeated request_id");
                         return Ok(Err(attempt_id));
                     }
                     Claimed::Send(claim) => Some(claim),
@@ -317,13 +317,17 @@ async fn send_command(
         LockAction::Lock => "lock_door",
         LockAction::Unlock => "unlock_door",
     };
+    // Caller-supplied text (and Seam's, which may echo it) is escaped: a
+    // newline or a terminal escape must not forge or colour a log line.
     let request_id = (!request_id.is_empty()).then(|| request_id.escape_debug().to_string());
+    let device_id = device_id.escape_debug().to_string();
+    let failure = failure.map(|failure| failure.escape_debug().to_string());
     match (attempt_id, failure) {
         (Some(action_attempt_id), _) => tracing::info!(
             action,
             %device_id,
             request_id,
-            action_attempt_id,
+            action_attempt_id = %action_attempt_id.escape_debug(),
             seam_request_id,
             caller,
             "lock command accepted by Seam"

@@ -29,6 +29,15 @@ impl GatewayProcess {
         Self::spawn(command, env).await
     }
 
+    /// Like [`GatewayProcess::start`] with text logs (lines kept as strings).
+    pub async fn start_text(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BINARY);
+        command
+            .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+            .args(args);
+        Self::spawn(command, env).await
+    }
+
     /// Like [`GatewayProcess::start`], under `ulimit -n open_files`.
     pub async fn start_with_open_files_limit(open_files: u32, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new("bash");
@@ -60,10 +69,19 @@ impl GatewayProcess {
             tokio::spawn(async move {
                 let mut ready_tx = Some(ready_tx);
                 while let Ok(Some(line)) = reader.next_line().await {
-                    let parsed = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
-                    if parsed["fields"]["message"] == "ready to serve gRPC" {
+                    let parsed = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line.clone()));
+                    let address = if parsed["fields"]["message"] == "ready to serve gRPC" {
+                        parsed["fields"]["address"].as_str().map(str::to_owned)
+                    } else if line.contains("ready to serve gRPC") {
+                        line.split_whitespace()
+                            .find_map(|word| word.strip_prefix("address="))
+                            .map(str::to_owned)
+                    } else {
+                        None
+                    };
+                    if let Some(address) = address {
                         if let Some(ready) = ready_tx.take() {
-                            let _ = ready.send(parsed["fields"]["address"].as_str().unwrap_or("").to_owned());
+                            let _ = ready.send(address);
                         }
                     }
                     lines.lock().unwrap().push(parsed);
