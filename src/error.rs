@@ -51,6 +51,8 @@ pub enum ErrorKind {
     /// A WatchEvents caller read more slowly than events arrived and its
     /// buffer filled up.
     WatcherTooSlow,
+    /// One object Seam sent is too large for any gRPC response.
+    ResponseTooLarge,
     /// The gateway is shutting down.
     ShuttingDown,
 }
@@ -176,6 +178,11 @@ impl From<GatewayError> for Status {
                 "events arrived faster than this stream was read; resume from the point in the ErrorInfo metadata"
                     .to_owned(),
             ),
+            ErrorKind::ResponseTooLarge => (
+                Code::Unavailable,
+                "RESPONSE_TOO_LARGE".to_owned(),
+                "Seam sent an object too large for a gRPC response (4 MiB)".to_owned(),
+            ),
             ErrorKind::ShuttingDown => (
                 Code::Unavailable,
                 "SHUTTING_DOWN".to_owned(),
@@ -247,6 +254,7 @@ fn upstream_status(
             (Code::Unavailable, "SEAM_REDIRECT".to_owned())
         }
         UpstreamFailure::BodyTooLarge { .. } => (Code::Unavailable, "SEAM_RESPONSE_TOO_LARGE".to_owned()),
+        UpstreamFailure::ListIncomplete { .. } => (Code::Unavailable, "SEAM_LIST_INCOMPLETE".to_owned()),
         UpstreamFailure::Timeout(_) => (Code::Unavailable, "SEAM_TIMEOUT".to_owned()),
         UpstreamFailure::Unreachable(cause) => {
             info.insert("cause".into(), cause.to_string());

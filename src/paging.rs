@@ -14,6 +14,30 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Larger requested sizes are lowered to this.
 pub const MAX_PAGE_SIZE: usize = 500;
 
+/// The largest response message the gateway produces: gRPC clients refuse
+/// messages over 4 MiB by default, so a page is cut to stay below it.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024 - 4096;
+
+/// Cuts `items` (a page) so that the response holding them stays under
+/// [`MAX_RESPONSE_BYTES`]; returns how many were kept when it cut, `None`
+/// when all fit. A single item too large for any response is an error.
+pub fn fit_in_response<T: prost::Message>(items: &mut Vec<T>) -> Result<Option<usize>, GatewayError> {
+    let mut total = 0;
+    for (index, item) in items.iter().enumerate() {
+        let length = item.encoded_len();
+        // Tag byte, length prefix and the item, as a repeated field encodes it.
+        total += 1 + prost::length_delimiter_len(length) + length;
+        if total > MAX_RESPONSE_BYTES {
+            if index == 0 {
+                return Err(GatewayError::new(crate::error::ErrorKind::ResponseTooLarge));
+            }
+            items.truncate(index);
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
+}
+
 /// The page size to use for a requested `page_size`.
 pub fn page_size(requested: i32) -> Result<usize, GatewayError> {
     match requested {

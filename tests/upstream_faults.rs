@@ -146,3 +146,42 @@ async fn unreachable_says_why_without_the_credential() {
     assert!(status.message().contains("connection refused"), "{status:?}");
     assert!(!status.message().contains(API_KEY));
 }
+
+#[tokio::test]
+async fn a_page_over_four_mib_is_cut_and_continued_not_refused_by_the_client() {
+    let locks: Vec<serde_json::Value> = (0..40)
+        .map(|n| {
+            json!({"device_id": format!("lock{n:02}"), "created_at": format!("2026-01-01T00:00:{n:02}Z"),
+                   "custom_metadata": {"pad": "x".repeat(200_000)}})
+        })
+        .collect();
+    let body = json!({"locks": locks, "ok": true});
+    let seam = ScriptedUpstream::start(CannedResponse::json(&body)).await;
+    let mut config = config(&seam.url);
+    config.max_upstream_body_bytes = 16 * 1024 * 1024;
+    let gateway = Gateway::start_with(config).await;
+    let mut client = gateway.locks().await;
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_locks(pb::ListLocksRequest {
+                page_size: 40,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("every page fits the client's 4 MiB limit")
+            .into_inner();
+        pages += 1;
+        ids.extend(page.locks.into_iter().map(|lock| lock.device_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert!(pages >= 2, "the 8 MB page was cut");
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (40, 40));
+}

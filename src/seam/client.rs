@@ -5,7 +5,6 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::credential::Credential;
 use super::error::{ConnectFailure, UpstreamError, UpstreamFailure};
@@ -54,6 +53,61 @@ impl LockAction {
             LockAction::Unlock => "/locks/unlock_door",
         }
     }
+}
+
+/// The filters of a ListLocks read (`/locks/list`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LockQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_account_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+}
+
+/// The filters of a ListDevices read (`/devices/list`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_account_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_types: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct DevicesPageBody<'a> {
+    #[serde(flatten)]
+    query: &'a DeviceQuery,
+    limit: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_cursor: Option<&'a str>,
+}
+
+/// The body of one `/locks/list` page.
+#[derive(Debug, Serialize)]
+pub(super) struct LocksPageBody<'a> {
+    #[serde(flatten)]
+    pub query: &'a LockQuery,
+    pub limit: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_cursor: Option<String>,
+}
+
+/// The body of one `/events/list` page.
+#[derive(Debug, Serialize)]
+pub(super) struct EventsPageBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub between: Option<[&'a str; 2]>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub device_ids: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub event_types: &'a [String],
+    pub limit: usize,
 }
 
 /// The filters of one `/events/list` call.
@@ -142,20 +196,20 @@ impl SeamClient {
         credential: &Credential,
         device_id: &str,
     ) -> Result<Upstreamed<Device>, UpstreamError> {
-        let answer = self
-            .post(credential, "/locks/get", json!({ "device_id": device_id }))
-            .await?;
+        let answer = self.post(credential, "/locks/get", DeviceIdBody { device_id }).await?;
         answer.field("lock")
     }
 
-    /// All locks matching `filters` (`/locks/list` has no pagination of its own).
-    pub async fn list_locks(
+    /// One page of `/locks/list`; see `complete_lists.rs` for all of them.
+    pub(super) async fn locks_page(
         &self,
         credential: &Credential,
-        filters: Value,
-    ) -> Result<Upstreamed<Vec<Device>>, UpstreamError> {
-        let answer = self.post(credential, "/locks/list", filters).await?;
-        answer.field("locks")
+        body: &LocksPageBody<'_>,
+    ) -> Result<Upstreamed<(Vec<Device>, Option<Pagination>)>, UpstreamError> {
+        let answer = self.post(credential, "/locks/list", body).await?;
+        let pagination = answer.field::<Option<Pagination>>("pagination")?.body;
+        let locks = answer.field::<Vec<Device>>("locks")?;
+        Ok(locks.map(|locks| (locks, pagination)))
     }
 
     pub async fn get_device(
@@ -164,18 +218,25 @@ impl SeamClient {
         device_id: &str,
     ) -> Result<Upstreamed<Device>, UpstreamError> {
         let answer = self
-            .post(credential, "/devices/get", json!({ "device_id": device_id }))
+            .post(credential, "/devices/get", DeviceIdBody { device_id })
             .await?;
         answer.field("device")
     }
 
-    /// One page of `/devices/list`; `filters` may carry `limit` and `page_cursor`.
+    /// One page of `/devices/list`, from `page_cursor` (Seam's) when given.
     pub async fn list_devices(
         &self,
         credential: &Credential,
-        filters: Value,
+        query: &DeviceQuery,
+        limit: usize,
+        page_cursor: Option<&str>,
     ) -> Result<Upstreamed<(Vec<Device>, Option<Pagination>)>, UpstreamError> {
-        let answer = self.post(credential, "/devices/list", filters).await?;
+        let body = DevicesPageBody {
+            query,
+            limit,
+            page_cursor,
+        };
+        let answer = self.post(credential, "/devices/list", body).await?;
         let pagination = answer.field::<Option<Pagination>>("pagination")?.body;
         let devices = answer.field::<Vec<Device>>("devices")?;
         Ok(devices.map(|devices| (devices, pagination)))
@@ -209,27 +270,16 @@ impl SeamClient {
         credential: &Credential,
         event_id: &str,
     ) -> Result<Upstreamed<Option<Event>>, UpstreamError> {
-        let answer = self
-            .post(credential, "/events/get", json!({ "event_id": event_id }))
-            .await?;
+        let answer = self.post(credential, "/events/get", EventIdBody { event_id }).await?;
         answer.field::<Option<Event>>("event")
     }
 
-    pub async fn list_events(
+    /// One page of `/events/list`; see `complete_lists.rs` for all of them.
+    pub(super) async fn events_page(
         &self,
         credential: &Credential,
-        query: &EventQuery,
+        body: &EventsPageBody<'_>,
     ) -> Result<Upstreamed<Vec<Event>>, UpstreamError> {
-        let mut body = match &query.range {
-            EventRange::Between(start, end) => json!({ "between": [start, end] }),
-            EventRange::Since(since) => json!({ "since": since }),
-        };
-        if !query.device_ids.is_empty() {
-            body["device_ids"] = json!(query.device_ids);
-        }
-        if !query.event_types.is_empty() {
-            body["event_types"] = json!(query.event_types);
-        }
         let answer = self.post(credential, "/events/list", body).await?;
         answer.field("events")
     }
@@ -402,6 +452,12 @@ impl<'de> Visitor<'de> for KeyIs<'_> {
 #[derive(Serialize)]
 struct DeviceIdBody<'a> {
     device_id: &'a str,
+}
+
+/// The body of `/events/get`.
+#[derive(Serialize)]
+struct EventIdBody<'a> {
+    event_id: &'a str,
 }
 
 /// The body of `/action_attempts/get`.

@@ -39,6 +39,8 @@ pub enum UpstreamFailure {
     /// Seam answered with a redirect (3xx). Seam's API never redirects, and
     /// following one would hand the credential to another origin.
     Redirect { http_status: u16, target_host: String },
+    /// A list could not be read whole: asking again brought nothing new.
+    ListIncomplete { detail: String },
     /// Seam's answer was larger than the gateway reads.
     BodyTooLarge { limit: usize },
     /// Seam did not answer in time.
@@ -59,7 +61,8 @@ impl UpstreamError {
             }
             UpstreamFailure::MalformedBody { .. }
             | UpstreamFailure::Redirect { .. }
-            | UpstreamFailure::BodyTooLarge { .. } => false,
+            | UpstreamFailure::BodyTooLarge { .. }
+            | UpstreamFailure::ListIncomplete { .. } => false,
             UpstreamFailure::Timeout(_) | UpstreamFailure::Unreachable(_) | UpstreamFailure::Transport => true,
         }
     }
@@ -101,6 +104,9 @@ impl fmt::Display for UpstreamError {
                 f,
                 "Seam {path} answered {http_status}, a redirect to host {target_host}; redirects are never followed"
             ),
+            UpstreamFailure::ListIncomplete { detail } => {
+                write!(f, "Seam {path} could not be read whole: {detail}")
+            }
             UpstreamFailure::BodyTooLarge { limit } => {
                 write!(f, "Seam {path} answered with a body over the {limit}-byte limit")
             }

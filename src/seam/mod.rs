@@ -3,10 +3,13 @@
 //! knows about gRPC.
 
 mod client;
+mod complete_lists;
 mod credential;
 mod error;
 pub mod model;
 
-pub use client::{EventQuery, EventRange, LockAction, SeamClient, SeamClientOptions, Upstreamed};
+pub use client::{
+    DeviceQuery, EventQuery, EventRange, LockAction, LockQuery, SeamClient, SeamClientOptions, Upstreamed,
+};
 pub use credential::Credential;
 pub use error::{ConnectFailure, UpstreamError, UpstreamFailure};

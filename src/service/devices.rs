@@ -1,10 +1,11 @@
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
 use super::SharedGateway;
 use crate::paging;
 use crate::pb;
 use crate::pb::device_service_server::DeviceService;
+use crate::seam::{DeviceQuery, Upstreamed};
 
 /// `seam.v1.DeviceService`.
 #[derive(Debug, Clone)]
@@ -54,37 +55,54 @@ impl DeviceService for DeviceApi {
                 limits.filter("device_ids", &message.device_ids)?;
                 limits.filter("device_types", &message.device_types)?;
                 let page_token = limits.page_token(&message.page_token)?;
-                let mut filters = json!({});
-                if !message.connected_account_id.is_empty() {
-                    filters["connected_account_id"] = json!(message.connected_account_id);
-                }
-                if !message.device_ids.is_empty() {
-                    filters["device_ids"] = json!(message.device_ids);
-                }
-                if !message.device_types.is_empty() {
-                    filters["device_types"] = json!(message.device_types);
-                }
-                let fingerprint = paging::fingerprint(&filters);
-                // Seam pages /devices/list itself; the token wraps its cursor.
-                let seam_cursor: Option<String> = paging::decode_token(page_token, fingerprint)?;
-                let mut body = filters;
-                body["limit"] = json!(page_size);
-                if let Some(cursor) = seam_cursor {
-                    body["page_cursor"] = json!(cursor);
-                }
-                let answer = self.gateway.seam.list_devices(&credential, body).await?;
-                Ok(answer.map(|(devices, pagination)| {
-                    let next_page_token = pagination
+                let query = DeviceQuery {
+                    connected_account_id: Some(message.connected_account_id.clone()).filter(|id| !id.is_empty()),
+                    device_ids: message.device_ids.clone(),
+                    device_types: message.device_types.clone(),
+                };
+                let fingerprint = paging::fingerprint(&query);
+                // Seam pages /devices/list itself; the token wraps its cursor,
+                // and how many of that page a cut response already returned.
+                let cursor: DevicesCursor = paging::decode_token(page_token, fingerprint)?.unwrap_or_default();
+                let answer = self
+                    .gateway
+                    .seam
+                    .list_devices(&credential, &query, cursor.skip + page_size, cursor.seam.as_deref())
+                    .await?;
+                let request_id = answer.request_id;
+                let (devices, pagination) = answer.body;
+                let mut devices: Vec<pb::Device> = devices.into_iter().skip(cursor.skip).map(Into::into).collect();
+                let next = match paging::fit_in_response(&mut devices)? {
+                    Some(kept) => Some(DevicesCursor {
+                        seam: cursor.seam,
+                        skip: cursor.skip + kept,
+                    }),
+                    None => pagination
                         .filter(|p| p.has_next_page)
                         .and_then(|p| p.next_page_cursor)
-                        .map(|cursor| paging::encode_token(fingerprint, &cursor))
-                        .unwrap_or_default();
-                    pb::ListDevicesResponse {
-                        devices: devices.into_iter().map(Into::into).collect(),
-                        next_page_token,
-                    }
-                }))
+                        .map(|seam| DevicesCursor {
+                            seam: Some(seam),
+                            skip: 0,
+                        }),
+                };
+                Ok(Upstreamed {
+                    body: pb::ListDevicesResponse {
+                        devices,
+                        next_page_token: next
+                            .map(|next| paging::encode_token(fingerprint, &next))
+                            .unwrap_or_default(),
+                    },
+                    request_id,
+                })
             })
             .await
     }
+}
+
+/// Where the next ListDevices page starts: Seam's cursor of the page, and how
+/// many of its devices were already returned (when a response was cut to fit).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct DevicesCursor {
+    seam: Option<String>,
+    skip: usize,
 }

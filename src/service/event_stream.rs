@@ -135,7 +135,14 @@ impl Watcher {
         };
         let mut events: Vec<pb::Event> = events.into_iter().map(pb::Event::from).collect();
         events.sort_by_cached_key(EventPosition::of);
+        // History does not run away: the replay waits for the caller to read
+        // (the live tail cannot, and cuts a slow caller off instead). Two
+        // free slots, so that one stays free for the final status.
         for event in &events {
+            match self.sender.reserve_many(2).await {
+                Ok(permits) => drop(permits),
+                Err(_) => return Err(Code::Cancelled),
+            }
             if self.deliver(event).is_err() {
                 return Err(self.end(GatewayError::new(ErrorKind::WatcherTooSlow)));
             }

@@ -126,8 +126,14 @@ impl EventService for EventApi {
                     })
                     .collect();
                 let after = cursor.map(|cursor| cursor.after);
-                // Only the page is converted to protobuf.
                 let (page, next) = paging::page_after(events, seam_event_position, after.as_ref(), page_size);
+                // Only the page is converted to protobuf.
+                let positions: Vec<Position> = page.iter().map(seam_event_position).collect();
+                let mut events: Vec<pb::Event> = page.into_iter().map(pb::Event::from).collect();
+                let next = match paging::fit_in_response(&mut events)? {
+                    Some(kept) => positions.into_iter().nth(kept - 1),
+                    None => next,
+                };
                 let next_page_token = next
                     .map(|after| {
                         paging::encode_token(
@@ -141,7 +147,7 @@ impl EventService for EventApi {
                     .unwrap_or_default();
                 Ok(Upstreamed {
                     body: pb::ListEventsResponse {
-                        events: page.into_iter().map(pb::Event::from).collect(),
+                        events,
                         next_page_token,
                     },
                     request_id: answer.request_id,

@@ -1,6 +1,5 @@
 use std::time::Instant;
 
-use serde_json::json;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -13,7 +12,7 @@ use crate::paging::{self, Position};
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
 use crate::request_ids::{Claim, Claimed};
-use crate::seam::{self, Credential, LockAction, Upstreamed};
+use crate::seam::{self, Credential, LockAction, LockQuery, Upstreamed};
 use tokio::sync::oneshot;
 
 /// `seam.v1.LockService`.
@@ -63,28 +62,34 @@ impl LockService for LockApi {
                 limits.optional_id("connected_account_id", &message.connected_account_id)?;
                 limits.filter("device_ids", &message.device_ids)?;
                 let page_token = limits.page_token(&message.page_token)?;
-                let mut filters = json!({});
-                if !message.connected_account_id.is_empty() {
-                    filters["connected_account_id"] = json!(message.connected_account_id);
-                }
-                if !message.device_ids.is_empty() {
-                    filters["device_ids"] = json!(message.device_ids);
-                }
-                let fingerprint = paging::fingerprint(&filters);
+                let query = LockQuery {
+                    connected_account_id: Some(message.connected_account_id.clone()).filter(|id| !id.is_empty()),
+                    device_ids: message.device_ids.clone(),
+                };
+                let fingerprint = paging::fingerprint(&query);
                 let after: Option<Position> = paging::decode_token(page_token, fingerprint)?;
-                // /locks/list has no pagination of its own: the gateway reads the
-                // whole (filtered) list and pages it by (created_at, device_id).
-                let answer = self.gateway.seam.list_locks(&credential, filters).await?;
-                Ok(answer.map(|locks| {
-                    // Only the page is converted to protobuf.
-                    let (page, next) = paging::page_after(locks, device_position, after.as_ref(), page_size);
-                    pb::ListLocksResponse {
-                        locks: page.into_iter().map(Into::into).collect(),
+                // /locks/list has no pagination callers could resume with: the
+                // gateway reads the whole (filtered) list and pages it by
+                // (created_at, device_id).
+                let answer = self.gateway.seam.list_locks(&credential, &query).await?;
+                let request_id = answer.request_id;
+                let (page, next) = paging::page_after(answer.body, device_position, after.as_ref(), page_size);
+                // Only the page is converted to protobuf.
+                let positions: Vec<Position> = page.iter().map(device_position).collect();
+                let mut locks: Vec<pb::Device> = page.into_iter().map(Into::into).collect();
+                let next = match paging::fit_in_response(&mut locks)? {
+                    Some(kept) => positions.into_iter().nth(kept - 1),
+                    None => next,
+                };
+                Ok(Upstreamed {
+                    body: pb::ListLocksResponse {
+                        locks,
                         next_page_token: next
                             .map(|next| paging::encode_token(fingerprint, &next))
                             .unwrap_or_default(),
-                    }
-                }))
+                    },
+                    request_id,
+                })
             })
             .await
     }

@@ -141,7 +141,7 @@ impl Gateway {
     /// request id as `seam-request-id` response metadata, and logs one line.
     /// A call still running when the shutdown grace period ends is ended
     /// UNAVAILABLE (and logged) instead of losing its connection.
-    pub(crate) async fn unary<T>(
+    pub(crate) async fn unary<T: prost::Message>(
         &self,
         method: &'static str,
         handler: impl Future<Output = Result<Upstreamed<T>, GatewayError>>,
@@ -157,12 +157,19 @@ impl Gateway {
     }
 }
 
-async fn unary_call<T>(
+async fn unary_call<T: prost::Message>(
     method: &'static str,
     handler: impl Future<Output = Result<Upstreamed<T>, GatewayError>>,
 ) -> Result<Response<T>, Status> {
     let started = Instant::now();
-    let outcome = handler.await;
+    // An answer the caller's client would refuse (over 4 MiB) is not sent,
+    // so that the log line states the code the caller really got.
+    let outcome = handler.await.and_then(|answer| {
+        if answer.body.encoded_len() > crate::paging::MAX_RESPONSE_BYTES {
+            return Err(GatewayError::new(ErrorKind::ResponseTooLarge));
+        }
+        Ok(answer)
+    });
     let seam_request_id = match &outcome {
         Ok(answer) => answer.request_id.clone(),
         Err(error) => error.seam_request_id().map(str::to_owned),
