@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::pb;
 use crate::pb::action_attempt::Status as AttemptStatus;
+use crate::poll_budget::{PollBudget, PollBudgets, PollPriority};
 use crate::seam::{Credential, SeamClient, UpstreamError, Upstreamed, model};
 use crate::shared_producers::{Membership, Producers};
 
@@ -89,14 +90,16 @@ pub struct AttemptWatcher<S> {
     source: Arc<S>,
     schedule: PollSchedule,
     pollers: Pollers,
+    budgets: Arc<PollBudgets>,
 }
 
 impl<S: AttemptSource> AttemptWatcher<S> {
-    pub fn new(source: Arc<S>, schedule: PollSchedule) -> Self {
+    pub fn new(source: Arc<S>, schedule: PollSchedule, budgets: Arc<PollBudgets>) -> Self {
         Self {
             source,
             schedule,
             pollers: Pollers::default(),
+            budgets,
         }
     }
 
@@ -125,6 +128,7 @@ impl<S: AttemptSource> AttemptWatcher<S> {
         if let Some(membership) = started {
             let poller = Poller {
                 source: self.source.clone(),
+                budget: self.budgets.of(credential),
                 membership,
             };
             tokio::spawn(poller.run(first_check, self.schedule));
@@ -141,6 +145,8 @@ impl<S: AttemptSource> AttemptWatcher<S> {
 
 struct Poller<S> {
     source: Arc<S>,
+    /// The credential's polling budget: each check waits for its turn.
+    budget: Arc<PollBudget>,
     membership: Membership<PollerKey, watch::Sender<AttemptView>>,
 }
 
@@ -152,9 +158,15 @@ impl<S: AttemptSource> Poller<S> {
             delays.next();
         }
         let mut next_check = first_check;
+        let mut checks_done: u32 = 0;
+        let mut last_checked = tokio::time::Instant::now();
         loop {
+            let turn = async {
+                tokio::time::sleep(next_check).await;
+                self.budget.turn(PollPriority::attempt(checks_done, last_checked)).await;
+            };
             tokio::select! {
-                _ = tokio::time::sleep(next_check) => {}
+                () = turn => {}
                 _ = self.membership.sender.closed() => {
                     if self.membership.leave_if_unwatched(|sender| sender.receiver_count() > 0) {
                         return;
@@ -165,6 +177,8 @@ impl<S: AttemptSource> Poller<S> {
             }
             let (credential, attempt_id) = &self.membership.key;
             let backoff = delays.next().unwrap_or(schedule.max);
+            checks_done = checks_done.saturating_add(1);
+            last_checked = tokio::time::Instant::now();
             match self.source.fetch(credential, attempt_id).await {
                 Ok(answer) => {
                     let attempt = pb::ActionAttempt::from(answer.body);
@@ -314,7 +328,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn first_check_follows_acceptance_then_backs_off() {
         let source = ScriptedSource::new(vec!["pending", "pending", "pending", "pending", "success"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let start = Instant::now();
         let mut receiver = watcher.watch(&credential(), "a1", Some(pending_snapshot()));
         let view = wait_final(&mut receiver).await;
@@ -332,7 +346,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn without_a_known_snapshot_the_first_check_is_immediate() {
         let source = ScriptedSource::new(vec!["pending", "pending", "success"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let start = Instant::now();
         let mut receiver = watcher.watch(&credential(), "a1", None);
         wait_final(&mut receiver).await;
@@ -343,7 +357,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn many_watchers_share_one_poller() {
         let source = ScriptedSource::new(vec!["pending", "pending", "pending", "success"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let mut receivers: Vec<_> = (0..100).map(|_| watcher.watch(&credential(), "a1", None)).collect();
         assert_eq!(watcher.active_pollers(), 1);
         for receiver in &mut receivers {
@@ -360,7 +374,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn polling_stops_when_the_last_watcher_leaves() {
         let source = ScriptedSource::new(vec!["pending"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let first = watcher.watch(&credential(), "a1", None);
         let second = watcher.watch(&credential(), "a1", None);
         tokio::time::sleep(Duration::from_millis(120)).await;
@@ -383,7 +397,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn watchers_are_woken_by_a_new_status_only() {
         let source = ScriptedSource::new(vec!["pending", "pending", "pending", "success"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let mut receiver = watcher.watch(&credential(), "a1", Some(pending_snapshot()));
         receiver.borrow_and_update();
         // Checks at 50, 150 and 350 ms all find it pending.
@@ -397,7 +411,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn outages_are_retried_and_reported_until_seam_answers() {
         let source = ScriptedSource::new(vec!["outage", "outage", "success"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let mut receiver = watcher.watch(&credential(), "a1", None);
         let during = receiver.wait_for(|view| view.outage.is_some()).await.unwrap().clone();
         assert!(during.attempt.is_none() && !during.is_final());
@@ -410,7 +424,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_permanent_failure_ends_polling() {
         let source = ScriptedSource::new(vec!["not_found"]);
-        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE);
+        let watcher = AttemptWatcher::new(source.clone(), SCHEDULE, Arc::new(PollBudgets::new(1000.0)));
         let mut receiver = watcher.watch(&credential(), "a1", None);
         let view = wait_final(&mut receiver).await;
         assert!(view.fatal.is_some());

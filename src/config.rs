@@ -79,13 +79,14 @@ pub struct Config {
     pub poll_initial: Duration,
 
     /// Factor by which the delay between status checks grows (at least 1). The
-    /// default checks at 25 ms, 225 ms, then every second: quick for providers
-    /// that confirm at once, and no more calls than Seam's SDKs for slow ones.
-    #[arg(long, env = "SEAM_GATEWAY_POLL_MULTIPLIER", default_value_t = 8.0, value_parser = parse_multiplier)]
+    /// default checks at 25 ms, 525 ms, then every 500 ms: quick for providers
+    /// that confirm at once, and never more than half a second late after
+    /// that, as Seam's Python SDK. --max-polls-per-second bounds the total.
+    #[arg(long, env = "SEAM_GATEWAY_POLL_MULTIPLIER", default_value_t = 20.0, value_parser = parse_multiplier)]
     pub poll_multiplier: f64,
 
     /// The longest delay between two status checks of a pending action attempt.
-    #[arg(long, env = "SEAM_GATEWAY_POLL_MAX", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "SEAM_GATEWAY_POLL_MAX", default_value = "500ms", value_parser = parse_duration)]
     pub poll_max: Duration,
 
     /// The longest a LockDoor/UnlockDoor/WatchActionAttempt stream waits for an

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::event_order::{EventPosition, earlier_by};
 use crate::pb;
+use crate::poll_budget::{PollBudget, PollBudgets, PollPriority};
 use crate::seam::{Credential, EventQuery, EventRange, SeamClient, UpstreamError};
 use crate::shared_producers::{Membership, Producers};
 
@@ -40,15 +41,22 @@ pub struct EventTails {
     tails: Tails,
     /// Turns true when the gateway shuts down: tails stop, even mid-backoff.
     stopping: watch::Receiver<bool>,
+    budgets: Arc<PollBudgets>,
 }
 
 impl EventTails {
-    pub fn new(seam: SeamClient, interval: Duration, stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        seam: SeamClient,
+        interval: Duration,
+        stopping: watch::Receiver<bool>,
+        budgets: Arc<PollBudgets>,
+    ) -> Self {
         Self {
             seam,
             interval,
             tails: Tails::default(),
             stopping,
+            budgets,
         }
     }
 
@@ -61,6 +69,7 @@ impl EventTails {
             let tail = Tail {
                 seam: self.seam.clone(),
                 interval: self.interval,
+                budget: self.budgets.of(credential),
                 membership,
                 stopping: self.stopping.clone(),
             };
@@ -75,6 +84,8 @@ struct Tail {
     interval: Duration,
     membership: Membership<Credential, broadcast::Sender<TailMessage>>,
     stopping: watch::Receiver<bool>,
+    /// The credential's polling budget, shared with its attempt pollers.
+    budget: Arc<PollBudget>,
 }
 
 impl Tail {
@@ -84,10 +95,15 @@ impl Tail {
         let mut seen: HashMap<String, EventPosition> = HashMap::new();
         let mut next_poll = Duration::ZERO;
         let mut failures: u32 = 0;
+        let mut last_polled = tokio::time::Instant::now();
         loop {
             let mut stopping = self.stopping.clone();
+            let turn = async {
+                tokio::time::sleep(next_poll).await;
+                self.budget.turn(PollPriority::tail(last_polled)).await;
+            };
             tokio::select! {
-                () = tokio::time::sleep(next_poll) => {}
+                () = turn => {}
                 _ = stopping.wait_for(|stopping| *stopping) => {
                     self.membership.leave();
                     return;
@@ -101,6 +117,7 @@ impl Tail {
                 device_ids: Vec::new(),
                 event_types: Vec::new(),
             };
+            last_polled = tokio::time::Instant::now();
             match self.seam.list_events(&self.membership.key, &query).await {
                 Ok(answer) => {
                     failures = 0;

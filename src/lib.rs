@@ -17,6 +17,7 @@ mod event_order;
 mod events_tail;
 mod paging;
 pub mod pb;
+mod poll_budget;
 mod request_ids;
 pub mod seam;
 mod server;
@@ -37,6 +38,7 @@ pub use server::MAX_REQUEST_BYTES;
 use crate::attempt_pollers::{AttemptWatcher, PollSchedule};
 use crate::credentials::CredentialSource;
 use crate::events_tail::EventTails;
+use crate::poll_budget::PollBudgets;
 use crate::request_ids::RequestIds;
 use crate::seam::{SeamClient, SeamClientOptions};
 use crate::service::{Gateway, RequestLimits};
@@ -86,9 +88,15 @@ pub async fn serve(
         multiplier: config.poll_multiplier,
         max: config.poll_max,
     };
+    let poll_budgets = Arc::new(PollBudgets::new(config.max_polls_per_second));
     let gateway = Arc::new(Gateway {
-        attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule),
-        event_tails: EventTails::new(seam.clone(), config.events_poll_interval, stopping_rx.clone()),
+        attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule, poll_budgets.clone()),
+        event_tails: EventTails::new(
+            seam.clone(),
+            config.events_poll_interval,
+            stopping_rx.clone(),
+            poll_budgets,
+        ),
         events_poll_interval: config.events_poll_interval,
         events_buffer: config.events_buffer.max(1),
         seam,

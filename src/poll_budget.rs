@@ -1,0 +1,261 @@
+//! One upstream budget per Seam credential for background polling: attempt
+//! pollers and event tails together spend at most `--max-polls-per-second`
+//! requests of a credential. Seam rate-limits a workspace, and its 429s would
+//! otherwise refuse the commands too. Commands and unary reads never ask this
+//! budget: they are the caller's, and must not wait behind polls.
+//!
+//! When more polls wait than the budget covers, they go in a fair order:
+//! first checks of an attempt (the ones most likely to find it done, and the
+//! ones its caller waits for with nothing in hand) before later ones; among
+//! equals, the one that waited since the earliest check first.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+use crate::seam::Credential;
+
+/// Checks of one attempt that count as its "first" ones.
+const FIRST_CHECKS: u32 = 2;
+
+/// Where a poll stands in the queue: lower goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PollPriority {
+    /// 0 for an attempt's first checks, 1 for the rest (and event tails).
+    tier: u8,
+    /// When the poller last checked (or started): the oldest goes first.
+    since: Instant,
+}
+
+impl PollPriority {
+    /// An attempt poller that has checked `checks_done` times, the last at `since`.
+    pub fn attempt(checks_done: u32, since: Instant) -> Self {
+        Self {
+            tier: u8::from(checks_done >= FIRST_CHECKS),
+            since,
+        }
+    }
+
+    /// An event tail that last polled at `since`.
+    pub fn tail(since: Instant) -> Self {
+        Self { tier: 1, since }
+    }
+}
+
+/// The budgets of every credential that polls now.
+#[derive(Debug)]
+pub struct PollBudgets {
+    per_second: f64,
+    budgets: Mutex<HashMap<Credential, Weak<PollBudget>>>,
+}
+
+impl PollBudgets {
+    pub fn new(per_second: f64) -> Self {
+        Self {
+            per_second,
+            budgets: Mutex::default(),
+        }
+    }
+
+    /// The budget of `credential`, shared while anyone holds it.
+    pub fn of(&self, credential: &Credential) -> Arc<PollBudget> {
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(budget) = budgets.get(credential).and_then(Weak::upgrade) {
+            return budget;
+        }
+        budgets.retain(|_, budget| budget.strong_count() > 0);
+        let budget = PollBudget::start(self.per_second);
+        budgets.insert(credential.clone(), Arc::downgrade(&budget));
+        budget
+    }
+}
+
+/// One credential's budget: a token bucket of `per_second` polls, at most one
+/// second's worth saved up, handed out by priority.
+#[derive(Debug)]
+pub struct PollBudget {
+    queue: Mutex<Queue>,
+    arrived: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: BinaryHeap<Reverse<(PollPriority, u64)>>,
+    grants: HashMap<u64, oneshot::Sender<()>>,
+    next_ticket: u64,
+}
+
+impl PollBudget {
+    fn start(per_second: f64) -> Arc<Self> {
+        let budget = Arc::new(Self {
+            queue: Mutex::default(),
+            arrived: Notify::new(),
+        });
+        tokio::spawn(hand_out(Arc::downgrade(&budget), per_second));
+        budget
+    }
+
+    /// Waits for this poll's turn. Dropping the future gives the place up.
+    pub async fn turn(&self, priority: PollPriority) {
+        let (granted, grant) = oneshot::channel();
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.waiting.push(Reverse((priority, ticket)));
+            queue.grants.insert(ticket, granted);
+        }
+        self.arrived.notify_one();
+        // The sender is only dropped with the budget, which this caller holds.
+        let _ = grant.await;
+    }
+
+    /// Hands the next turn to the best waiter still waiting; false if none.
+    fn grant_next(&self) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(Reverse((_, ticket))) = queue.waiting.pop() {
+            if let Some(granted) = queue.grants.remove(&ticket) {
+                if granted.send(()).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn has_waiters(&self) -> bool {
+        !self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .waiting
+            .is_empty()
+    }
+}
+
+/// The budget's dispenser: one turn per token, while the budget is alive.
+async fn hand_out(budget: Weak<PollBudget>, per_second: f64) {
+    let interval = Duration::from_secs_f64(1.0 / per_second.max(f64::MIN_POSITIVE)).max(Duration::from_micros(1));
+    let burst = per_second.max(1.0);
+    let mut tokens = burst;
+    let mut refilled = Instant::now();
+    loop {
+        let Some(strong) = budget.upgrade() else { return };
+        if !strong.has_waiters() {
+            // Wakes for a waiter, or now and then to notice the budget is gone.
+            let _ = tokio::time::timeout(Duration::from_secs(1), strong.arrived.notified()).await;
+            continue;
+        }
+        let now = Instant::now();
+        tokens = (tokens + now.duration_since(refilled).as_secs_f64() * per_second).min(burst);
+        refilled = now;
+        if tokens >= 1.0 {
+            if strong.grant_next() {
+                tokens -= 1.0;
+            }
+            continue;
+        }
+        drop(strong);
+        tokio::time::sleep(interval.mul_f64(1.0 - tokens)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> Credential {
+        Credential::new("seam_test_key", None)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_are_spread_to_the_rate() {
+        let budgets = PollBudgets::new(10.0);
+        let budget = budgets.of(&credential());
+        let granted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let start = Instant::now();
+        for _ in 0..100 {
+            let budget = budget.clone();
+            let granted = granted.clone();
+            tokio::spawn(async move {
+                budget.turn(PollPriority::tail(start)).await;
+                granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(2050)).await;
+        let in_two_seconds = granted.load(std::sync::atomic::Ordering::SeqCst);
+        // One second's worth at once, then ten a second.
+        assert!((29..=31).contains(&in_two_seconds), "{in_two_seconds} polls in 2 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_checks_go_first_then_the_longest_waiting() {
+        let budgets = PollBudgets::new(1.0);
+        let budget = budgets.of(&credential());
+        // Use up the saved token so that everything below queues.
+        budget.turn(PollPriority::tail(Instant::now())).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let now = Instant::now();
+        let earlier = now - Duration::from_secs(5);
+        let entries = [
+            ("late check, recent", PollPriority::attempt(7, now)),
+            ("late check, long ago", PollPriority::attempt(7, earlier)),
+            ("first check", PollPriority::attempt(0, now)),
+            ("second check", PollPriority::attempt(1, now)),
+        ];
+        for (name, priority) in entries {
+            let budget = budget.clone();
+            let order = order.clone();
+            tokio::spawn(async move {
+                budget.turn(priority).await;
+                order.lock().unwrap().push(name);
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "first check",
+                "second check",
+                "late check, long ago",
+                "late check, recent"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poller_that_leaves_does_not_spend_a_turn() {
+        let budgets = PollBudgets::new(1.0);
+        let budget = budgets.of(&credential());
+        budget.turn(PollPriority::tail(Instant::now())).await;
+        let gone = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.turn(PollPriority::attempt(0, Instant::now())).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        gone.abort();
+        let start = Instant::now();
+        budget.turn(PollPriority::tail(Instant::now())).await;
+        assert!(start.elapsed() <= Duration::from_millis(1001), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credentials_have_budgets_of_their_own() {
+        let budgets = PollBudgets::new(1.0);
+        let mine = budgets.of(&credential());
+        let theirs = budgets.of(&Credential::new("seam_other_key", None));
+        mine.turn(PollPriority::tail(Instant::now())).await;
+        let start = Instant::now();
+        theirs.turn(PollPriority::tail(Instant::now())).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the other credential's token was not spent"
+        );
+        assert!(Arc::ptr_eq(&mine, &budgets.of(&credential())), "shared while held");
+    }
+}
