@@ -158,12 +158,12 @@ impl<S: AttemptSource> Poller<S> {
             delays.next();
         }
         let mut next_check = first_check;
-        let mut checks_done: u32 = 0;
-        let mut last_checked = tokio::time::Instant::now();
+        let started = tokio::time::Instant::now();
+        let mut last_checked = None;
         loop {
             let turn = async {
                 tokio::time::sleep(next_check).await;
-                self.budget.turn(PollPriority::attempt(checks_done, last_checked)).await;
+                self.budget.turn(PollPriority::attempt(started, last_checked)).await;
             };
             tokio::select! {
                 () = turn => {}
@@ -177,8 +177,7 @@ impl<S: AttemptSource> Poller<S> {
             }
             let (credential, attempt_id) = &self.membership.key;
             let backoff = delays.next().unwrap_or(schedule.max);
-            checks_done = checks_done.saturating_add(1);
-            last_checked = tokio::time::Instant::now();
+            last_checked = Some(tokio::time::Instant::now());
             match self.source.fetch(credential, attempt_id).await {
                 Ok(answer) => {
                     let attempt = pb::ActionAttempt::from(answer.body);

@@ -5,9 +5,11 @@
 //! budget: they are the caller's, and must not wait behind polls.
 //!
 //! When more polls wait than the budget covers, they go in a fair order:
-//! first checks of an attempt (the ones most likely to find it done, and the
-//! ones its caller waits for with nothing in hand) before later ones; among
-//! equals, the one that waited since the earliest check first.
+//! the first checks of an attempt (those of its first seconds, when most
+//! actions complete and its caller waits with nothing in hand) before later
+//! ones; among equals, the one checked least recently first. "First" is by
+//! the attempt's age, not by how often it was checked: under a tight budget
+//! an old attempt is checked rarely, and must not pass for a new one.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -19,30 +21,38 @@ use tokio::time::Instant;
 
 use crate::seam::Credential;
 
-/// Checks of one attempt that count as its "first" ones.
-const FIRST_CHECKS: u32 = 2;
+/// How long an attempt's checks count as its "first" ones: with the default
+/// schedule, six checks.
+const FIRST_CHECKS_FOR: Duration = Duration::from_millis(2500);
 
 /// Where a poll stands in the queue: lower goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PollPriority {
-    /// 0 for an attempt's first checks, 1 for the rest (and event tails).
+    /// 0 for an attempt's very first check, 1 for its other first checks,
+    /// 2 for later ones and event tails.
     tier: u8,
     /// When the poller last checked (or started): the oldest goes first.
     since: Instant,
 }
 
 impl PollPriority {
-    /// An attempt poller that has checked `checks_done` times, the last at `since`.
-    pub fn attempt(checks_done: u32, since: Instant) -> Self {
+    /// An attempt poller that started at `started` and last checked at
+    /// `since` (`None`: never yet).
+    pub fn attempt(started: Instant, since: Option<Instant>) -> Self {
+        let tier = match since {
+            None => 0,
+            Some(_) if started.elapsed() < FIRST_CHECKS_FOR => 1,
+            Some(_) => 2,
+        };
         Self {
-            tier: u8::from(checks_done >= FIRST_CHECKS),
-            since,
+            tier,
+            since: since.unwrap_or(started),
         }
     }
 
     /// An event tail that last polled at `since`.
     pub fn tail(since: Instant) -> Self {
-        Self { tier: 1, since }
+        Self { tier: 2, since }
     }
 }
 
@@ -193,19 +203,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn first_checks_go_first_then_the_longest_waiting() {
+    async fn new_attempts_go_first_then_the_least_recently_checked() {
         let budgets = PollBudgets::new(1.0);
         let budget = budgets.of(&credential());
         // Use up the saved token so that everything below queues.
         budget.turn(PollPriority::tail(Instant::now())).await;
         let order = Arc::new(Mutex::new(Vec::new()));
+        tokio::time::sleep(Duration::from_secs(10)).await;
         let now = Instant::now();
-        let earlier = now - Duration::from_secs(5);
+        let long_ago = now - Duration::from_secs(9);
+        let a_while_ago = now - Duration::from_secs(2);
         let entries = [
-            ("late check, recent", PollPriority::attempt(7, now)),
-            ("late check, long ago", PollPriority::attempt(7, earlier)),
-            ("first check", PollPriority::attempt(0, now)),
-            ("second check", PollPriority::attempt(1, now)),
+            (
+                "old attempt, checked recently",
+                PollPriority::attempt(long_ago, Some(now)),
+            ),
+            (
+                "old attempt, checked long ago",
+                PollPriority::attempt(long_ago, Some(long_ago)),
+            ),
+            (
+                "new attempt, second check",
+                PollPriority::attempt(a_while_ago, Some(now)),
+            ),
+            ("new attempt, first check", PollPriority::attempt(now, None)),
         ];
         for (name, priority) in entries {
             let budget = budget.clone();
@@ -219,10 +240,10 @@ mod tests {
         assert_eq!(
             *order.lock().unwrap(),
             [
-                "first check",
-                "second check",
-                "late check, long ago",
-                "late check, recent"
+                "new attempt, first check",
+                "new attempt, second check",
+                "old attempt, checked long ago",
+                "old attempt, checked recently"
             ]
         );
     }
@@ -234,7 +255,7 @@ mod tests {
         budget.turn(PollPriority::tail(Instant::now())).await;
         let gone = tokio::spawn({
             let budget = budget.clone();
-            async move { budget.turn(PollPriority::attempt(0, Instant::now())).await }
+            async move { budget.turn(PollPriority::attempt(Instant::now(), None)).await }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         gone.abort();
