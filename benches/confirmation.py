@@ -17,10 +17,7 @@ generated section of FILE.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,7 +26,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import API_KEY, LOCK, REPO, FakeSeam, Gateway, benchmark_arguments, generated_stubs, replace_section
+from harness import API_KEY, LOCK, REPO, FakeSeam, Gateway, benchmark_arguments, generated_stubs, publish
 
 BEGIN = "<!-- confirmation:begin -->"
 END = "<!-- confirmation:end -->"
@@ -251,13 +248,7 @@ def main() -> None:
     else:
         args.fake_runs, args.delays = 30, [(0.0, 10), (0.5, 10), (2.0, 5), (8.0, 3)]
 
-    report = run(args)
-    header = (f"Generated {datetime.date.today()} by `scripts/bench` on {platform.machine()}, "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}.")
-    section = f"{BEGIN}\n{header}\n\n{report}\n{END}"
-    print(section)
-    if args.write:
-        replace_section(args.write, BEGIN, END, section)
+    publish(run(args), BEGIN, END, args.write)
 
 
 if __name__ == "__main__":

@@ -108,3 +108,17 @@ def replace_section(path: Path, begin: str, end: str, section: str) -> None:
     else:
         text += "\n" + section + "\n"
     path.write_text(text)
+
+
+def publish(report: str, begin: str, end: str, write) -> None:
+    """Prints `report` as a generated section (machine, Python, date) and, with
+    --write, replaces that section of the Markdown file."""
+    import datetime
+    import platform
+
+    header = (f"Generated {datetime.date.today()} by `scripts/bench` on {platform.machine()}, "
+              f"{os.cpu_count()} cores, Python {platform.python_version()}.")
+    section = f"{begin}\n{header}\n\n{report}\n{end}"
+    print(section)
+    if write:
+        replace_section(write, begin, end, section)

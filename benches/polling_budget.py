@@ -11,14 +11,10 @@ was accepted. Run through scripts/bench; `--smoke` runs a tiny version.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import os
-import platform
-import statistics
 import time
 
 from confirmation import ScriptedSeam
-from harness import LOCK, Gateway, benchmark_arguments, generated_stubs, replace_section
+from harness import LOCK, Gateway, benchmark_arguments, generated_stubs, publish
 
 BEGIN = "<!-- polling-budget:begin -->"
 END = "<!-- polling-budget:end -->"
@@ -96,13 +92,7 @@ def main() -> None:
         args.background, args.delays, args.window = 20, [0.5], 1.0
     else:
         args.background, args.delays, args.window = 1000, [0.5, 2.0, 8.0], 10.0
-    report = run(args)
-    header = (f"Generated {datetime.date.today()} by `scripts/bench` on {platform.machine()}, "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}.")
-    section = f"{BEGIN}\n{header}\n\n{report}\n{END}"
-    print(section)
-    if args.write:
-        replace_section(args.write, BEGIN, END, section)
+    publish(run(args), BEGIN, END, args.write)
 
 
 if __name__ == "__main__":

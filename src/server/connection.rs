@@ -75,8 +75,7 @@ pub async fn serve<S>(
     };
 
     let calls = OpenCalls::new();
-    let mut open_calls = calls.subscribe();
-    let service = CountOpenCalls::new(service, calls)
+    let service = CountOpenCalls::new(service, calls.clone())
         .map_request(|request: http::Request<Incoming>| request.map(tonic::body::Body::new));
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
@@ -96,7 +95,7 @@ pub async fn serve<S>(
             log_end(peer, result);
             return;
         }
-        () = idle(&mut open_calls, limits.idle_timeout) => GoAway::Idle,
+        () = calls.idle_for(limits.idle_timeout) => GoAway::Idle,
         () = &mut max_age => GoAway::MaxAge,
         _ = stopping.wait_for(|stopping| *stopping) => GoAway::Shutdown,
     };
@@ -111,23 +110,6 @@ pub async fn serve<S>(
     match tokio::time::timeout(grace, connection.as_mut()).await {
         Ok(result) => log_end(peer, result),
         Err(_) => tracing::info!(?peer, "closed a connection whose calls outlived the grace period"),
-    }
-}
-
-/// Completes once the connection has had no open call for `timeout`.
-async fn idle(open_calls: &mut watch::Receiver<usize>, timeout: Duration) {
-    loop {
-        if open_calls.wait_for(|open| *open == 0).await.is_err() {
-            return std::future::pending().await;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(timeout) => return,
-            changed = open_calls.changed() => {
-                if changed.is_err() {
-                    return std::future::pending().await;
-                }
-            }
-        }
     }
 }
 
