@@ -38,11 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // Smaller per-call buffers than tonic-prost's default (see src/codec.rs).
-        .codec_path("crate::codec::CompactCodec")
+        // Smaller per-call buffers than tonic-prost's default (see src/wire/codec.rs).
+        .codec_path("crate::wire::codec::CompactCodec")
         // Struct fields are written as bytes straight from Seam's JSON (see
-        // src/encoded_struct.rs); the wire format is unchanged.
-        .extern_path(".google.protobuf.Struct", "crate::encoded_struct::EncodedStruct")
+        // src/wire/encoded_struct.rs); the wire format is unchanged.
+        .extern_path(".google.protobuf.Struct", "crate::wire::encoded_struct::EncodedStruct")
         .compile_fds(file_descriptors)?;
     Ok(())
 }

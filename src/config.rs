@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+pub use secrecy::ExposeSecret;
 
 /// A typed gRPC gateway in front of Seam's smart-lock HTTP API.
 ///
@@ -170,27 +171,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// A secret string whose `Debug` output is redacted.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// A secret string (the Seam key): redacted in `Debug`, zeroed when dropped,
+/// read only through [`ExposeSecret::expose_secret`].
+pub type Secret = secrecy::SecretString;
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -241,12 +224,12 @@ impl Config {
         if let Some(path) = &self.seam_api_key_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read --seam-api-key-file {}: {e}", path.display()))?;
-            self.seam_api_key = Some(Secret(text.trim().to_owned()));
+            self.seam_api_key = Some(Secret::from(text.trim().to_owned()));
         }
         if self
             .seam_api_key
             .as_ref()
-            .is_some_and(|key| key.expose().trim().is_empty())
+            .is_some_and(|key| key.expose_secret().trim().is_empty())
         {
             self.seam_api_key = None;
         }
@@ -340,7 +323,7 @@ mod tests {
         let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key-file", dir.to_str().unwrap()]);
         config.resolve_seam_api_key().unwrap();
         assert_eq!(
-            config.seam_api_key.as_ref().map(Secret::expose),
+            config.seam_api_key.as_ref().map(|key| key.expose_secret()),
             Some("seam_key_from_file")
         );
         std::fs::write(&dir, "\n").unwrap();

@@ -1,29 +1,28 @@
 //! seam-grpc-gateway: Seam's smart-lock HTTP API behind a typed gRPC interface.
 //!
-//! [`serve`] is the one place that owns transport policy. The generated client
-//! and message types are in [`pb`], so other Rust services can call the gateway
-//! with `pb::lock_service_client::LockServiceClient`.
+//! [`serve`] builds the shared state and hands it to the server (`server/`),
+//! which owns transport policy. The generated client and message types are in
+//! [`pb`], so other Rust services can call the gateway with
+//! `pb::lock_service_client::LockServiceClient`.
+//!
+//! The source is laid out by concern: `server/` (listener, limits, layer
+//! stack), `api/` (one file per gRPC service), `seam/` (Seam's HTTP API),
+//! `attempts/` (pollers, request ids), `events/` (the shared tail and the event
+//! order), `polling/` (what pollers and tails share), `identity/` (whose Seam
+//! credential a call uses), `wire/` (protobuf encoding), `observe/` (logs).
 
-mod attempt_pollers;
-mod budget;
-mod coalescing_io;
-pub mod codec;
+mod api;
+mod attempts;
 pub mod config;
-mod convert;
-mod credentials;
-pub mod encoded_struct;
-mod error;
-mod event_order;
-mod events_tail;
-mod paging;
-pub mod pb;
-mod poll_budget;
-mod request_ids;
+mod events;
+mod identity;
+pub mod observe;
+mod polling;
 pub mod seam;
 mod server;
-mod service;
-mod shared_producers;
-mod status_details;
+mod wire;
+
+pub use wire::{codec, encoded_struct, pb};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,23 +30,24 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use api::error::ERROR_DOMAIN;
 pub use config::Config;
-pub use error::ERROR_DOMAIN;
+use secrecy::ExposeSecret;
 pub use server::MAX_REQUEST_BYTES;
 
-use crate::attempt_pollers::{AttemptWatcher, PollSchedule};
-use crate::credentials::CredentialSource;
-use crate::events_tail::EventTails;
-use crate::poll_budget::PollBudgets;
-use crate::request_ids::RequestIds;
+use crate::api::{Gateway, RequestLimits};
+use crate::attempts::pollers::{AttemptWatcher, PollSchedule};
+use crate::attempts::request_ids::RequestIds;
+use crate::events::tail::EventTails;
+use crate::identity::seam_credential::CredentialSource;
+use crate::polling::budget::PollBudgets;
 use crate::seam::{SeamClient, SeamClientOptions};
-use crate::service::{Gateway, RequestLimits};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug)]
 pub enum ServeError {
-    /// The HTTP client for Seam could not be built (TLS roots …).
-    SeamClient(reqwest::Error),
+    /// The HTTP client for Seam could not be built (endpoint, TLS roots …).
+    SeamClient(String),
     /// The reflection service could not read the descriptor set.
     Reflection(tonic_reflection::server::Error),
 }
@@ -100,7 +100,6 @@ pub async fn serve(
         events_poll_interval: config.events_poll_interval,
         events_buffer: config.events_buffer.max(1),
         seam,
-        credentials: CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose())),
         request_ids: RequestIds::new(
             config.request_id_retention,
             config.request_id_capacity,
@@ -115,6 +114,7 @@ pub async fn serve(
         shutdown: stopping_rx,
         calls_aborted: aborting_rx,
     });
+    let credentials = CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose_secret()));
     let signals = server::ShutdownSignals { stopping, aborting };
-    server::serve(&config, gateway, signals, listener, shutdown).await
+    server::serve(&config, gateway, credentials, signals, listener, shutdown).await
 }

@@ -8,11 +8,10 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod log_writer;
-
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use seam_grpc_gateway::config::{Config, LogFormat};
+use seam_grpc_gateway::observe::log_writer;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 

@@ -156,3 +156,32 @@ async fn sigterm_during_a_slow_unary_call_answers_it_unavailable_and_logs_it() {
         .await;
     assert_eq!(line["fields"]["code"], "Unavailable");
 }
+
+#[tokio::test]
+async fn help_documents_every_limit_with_its_environment_name() {
+    let output = tokio::process::Command::new(support::process::BINARY)
+        .arg("--help")
+        .output()
+        .await
+        .expect("run --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (flag, env) in [
+        ("--seam-api-key-file", "SEAM_GATEWAY_SEAM_API_KEY_FILE"),
+        ("--max-upstream-body-bytes", "SEAM_GATEWAY_MAX_UPSTREAM_BODY_BYTES"),
+        ("--max-retry-after", "SEAM_GATEWAY_MAX_RETRY_AFTER"),
+        ("--max-id-bytes", "SEAM_GATEWAY_MAX_ID_BYTES"),
+        ("--max-page-token-bytes", "SEAM_GATEWAY_MAX_PAGE_TOKEN_BYTES"),
+        ("--max-filter-values", "SEAM_GATEWAY_MAX_FILTER_VALUES"),
+        ("--max-polls-per-second", "SEAM_GATEWAY_MAX_POLLS_PER_SECOND"),
+        ("--request-id-memory-bytes", "SEAM_GATEWAY_REQUEST_ID_MEMORY_BYTES"),
+        ("--max-connections", "SEAM_GATEWAY_MAX_CONNECTIONS"),
+        ("--handshake-timeout", "SEAM_GATEWAY_HANDSHAKE_TIMEOUT"),
+        ("--idle-timeout", "SEAM_GATEWAY_IDLE_TIMEOUT"),
+        ("--max-connection-age", "SEAM_GATEWAY_MAX_CONNECTION_AGE"),
+        ("--max-connection-age-grace", "SEAM_GATEWAY_MAX_CONNECTION_AGE_GRACE"),
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+}

@@ -1,14 +1,19 @@
-use std::fmt;
-use std::marker::PhantomData;
+//! The HTTP client of Seam's API: one keep-alive pool, POST with JSON bodies,
+//! no retries and no redirects, answers read up to a size limit.
+
 use std::time::Duration;
 
 use reqwest::header::HeaderValue;
-use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::credential::Credential;
+use super::envelope::Answer;
 use super::error::{ConnectFailure, UpstreamError, UpstreamFailure};
 use super::model::{ActionAttempt, Device, ErrorBody, Event, Pagination};
+use super::queries::{
+    ActionAttemptIdBody, DeviceIdBody, DeviceQuery, DevicesPageBody, EventIdBody, EventsPageBody, LockAction,
+    LocksPageBody,
+};
 
 /// How to reach Seam.
 #[derive(Debug, Clone)]
@@ -39,94 +44,6 @@ impl<T> Upstreamed<T> {
     }
 }
 
-/// Which lock command to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LockAction {
-    Lock,
-    Unlock,
-}
-
-impl LockAction {
-    fn path(self) -> &'static str {
-        match self {
-            LockAction::Lock => "/locks/lock_door",
-            LockAction::Unlock => "/locks/unlock_door",
-        }
-    }
-}
-
-/// The filters of a ListLocks read (`/locks/list`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LockQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connected_account_id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_ids: Vec<String>,
-}
-
-/// The filters of a ListDevices read (`/devices/list`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DeviceQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connected_account_id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_ids: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_types: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct DevicesPageBody<'a> {
-    #[serde(flatten)]
-    query: &'a DeviceQuery,
-    limit: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    page_cursor: Option<&'a str>,
-}
-
-/// The body of one `/locks/list` page.
-#[derive(Debug, Serialize)]
-pub(super) struct LocksPageBody<'a> {
-    #[serde(flatten)]
-    pub query: &'a LockQuery,
-    pub limit: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_before: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub page_cursor: Option<String>,
-}
-
-/// The body of one `/events/list` page.
-#[derive(Debug, Serialize)]
-pub(super) struct EventsPageBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub between: Option<[&'a str; 2]>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub device_ids: &'a [String],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub event_types: &'a [String],
-    pub limit: usize,
-}
-
-/// The filters of one `/events/list` call.
-#[derive(Debug, Clone)]
-pub struct EventQuery {
-    pub range: EventRange,
-    pub device_ids: Vec<String>,
-    pub event_types: Vec<String>,
-}
-
-/// The time range of an `/events/list` call (Seam requires one), RFC 3339.
-#[derive(Debug, Clone)]
-pub enum EventRange {
-    /// Seam's `between`: both bounds excluded.
-    Between(String, String),
-    /// Seam's `since`.
-    Since(String),
-}
-
 /// Seam's HTTP API over one keep-alive connection pool.
 ///
 /// Every call is a `POST` with a JSON body (Seam accepts POST on every
@@ -136,18 +53,23 @@ pub enum EventRange {
 #[derive(Debug, Clone)]
 pub struct SeamClient {
     http: reqwest::Client,
-    endpoint: String,
-    /// `endpoint` parsed once: parsing a URL per request (host, IDNA) was a
-    /// measurable part of a call's CPU. `None` when it does not parse; the
-    /// request then fails as reqwest reports it.
-    endpoint_url: Option<reqwest::Url>,
+    /// The endpoint parsed once: parsing a URL per request (host, IDNA) was a
+    /// measurable part of a call's CPU.
+    endpoint_url: reqwest::Url,
     request_timeout: Duration,
     max_body_bytes: usize,
     max_retry_after: Duration,
 }
 
 impl SeamClient {
-    pub fn new(options: SeamClientOptions) -> Result<Self, reqwest::Error> {
+    /// A client for `options.endpoint`; fails for an endpoint that is not an
+    /// http(s) URL with a host, or when the HTTP client cannot be built.
+    pub fn new(options: SeamClientOptions) -> Result<Self, String> {
+        let endpoint = options.endpoint.trim_end_matches('/').to_owned();
+        let endpoint_url = reqwest::Url::parse(&endpoint)
+            .ok()
+            .filter(|url| url.has_host())
+            .ok_or_else(|| format!("`{endpoint}` is not an http(s) URL with a host"))?;
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
             .connect_timeout(options.request_timeout)
@@ -164,12 +86,11 @@ impl SeamClient {
             // credential (and `seam-workspace`) to whatever origin it names.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("seam-grpc-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let endpoint = options.endpoint.trim_end_matches('/').to_owned();
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
             http,
-            endpoint_url: reqwest::Url::parse(&endpoint).ok().filter(|url| url.has_host()),
-            endpoint,
+            endpoint_url,
             request_timeout: options.request_timeout,
             max_body_bytes: options.max_body_bytes,
             max_retry_after: options.max_retry_after,
@@ -177,10 +98,8 @@ impl SeamClient {
     }
 
     /// The URL of one Seam endpoint, `path` under the configured base.
-    fn url(&self, path: &str) -> Result<reqwest::Url, String> {
-        let Some(base) = &self.endpoint_url else {
-            return Err(format!("{}{}", self.endpoint, path));
-        };
+    fn url(&self, path: &str) -> reqwest::Url {
+        let base = &self.endpoint_url;
         let mut url = base.clone();
         let base_path = base.path().trim_end_matches('/');
         if base_path.is_empty() {
@@ -188,7 +107,7 @@ impl SeamClient {
         } else {
             url.set_path(&format!("{base_path}{path}"));
         }
-        Ok(url)
+        url
     }
 
     pub async fn get_lock(
@@ -290,10 +209,7 @@ impl SeamClient {
         path: &'static str,
         body: impl Serialize,
     ) -> Result<Answer, UpstreamError> {
-        let request = match self.url(path) {
-            Ok(url) => self.http.post(url),
-            Err(unparsed) => self.http.post(unparsed),
-        };
+        let request = self.http.post(self.url(path));
         // Serializing plain structs and JSON values cannot fail.
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let request = request
@@ -381,131 +297,6 @@ impl SeamClient {
     }
 }
 
-/// Reads one key of a JSON object as `T`, skipping the others unparsed;
-/// `None` when the key is absent.
-struct EnvelopeField<'k, T> {
-    key: &'k str,
-    wanted: PhantomData<T>,
-}
-
-impl<'k, T> EnvelopeField<'k, T> {
-    fn new(key: &'k str) -> Self {
-        Self {
-            key,
-            wanted: PhantomData,
-        }
-    }
-}
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for EnvelopeField<'_, T> {
-    type Value = Option<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for EnvelopeField<'_, T> {
-    type Value = Option<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
-        let mut found = None;
-        while let Some(is_wanted) = map.next_key_seed(KeyIs(self.key))? {
-            if is_wanted && found.is_none() {
-                found = Some(map.next_value::<T>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Whether an object key is the one wanted, without allocating it.
-struct KeyIs<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
-}
-
-/// The body of the calls that name one device.
-#[derive(Serialize)]
-struct DeviceIdBody<'a> {
-    device_id: &'a str,
-}
-
-/// The body of `/events/get`.
-#[derive(Serialize)]
-struct EventIdBody<'a> {
-    event_id: &'a str,
-}
-
-/// The body of `/action_attempts/get`.
-#[derive(Serialize)]
-struct ActionAttemptIdBody<'a> {
-    action_attempt_id: &'a str,
-}
-
-/// A successful Seam answer, not yet parsed: `{"<key>": …, "ok": true}`.
-struct Answer {
-    body: bytes::Bytes,
-    request_id: Option<String>,
-    path: &'static str,
-    http_status: u16,
-}
-
-impl Answer {
-    /// The value under `key` (JSON `null` when absent), read straight from
-    /// the body in one pass: the other keys are skipped unparsed (Seam's
-    /// `/locks/get` sends the device twice, under `lock` and `device`).
-    fn field<T: DeserializeOwned>(&self, key: &str) -> Result<Upstreamed<T>, UpstreamError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
-        let found = EnvelopeField::<T>::new(key)
-            .deserialize(&mut deserializer)
-            .and_then(|found| deserializer.end().map(|()| found))
-            .map_err(|e| self.malformed(format!("`{key}`: {e}")))?;
-        let body = match found {
-            Some(body) => body,
-            None => serde_json::from_str::<T>("null").map_err(|e| self.malformed(format!("`{key}`: {e}")))?,
-        };
-        Ok(Upstreamed {
-            body,
-            request_id: self.request_id.clone(),
-        })
-    }
-
-    fn malformed(&self, detail: String) -> UpstreamError {
-        UpstreamError {
-            failure: Box::new(UpstreamFailure::MalformedBody {
-                http_status: self.http_status,
-                detail,
-            }),
-            request_id: self.request_id.clone(),
-            path: self.path,
-        }
-    }
-}
-
 /// Why reading an answer's body stopped.
 enum BodyFailure {
     TooLarge,
@@ -555,62 +346,23 @@ mod tests {
     #[test]
     fn paths_go_under_the_endpoint_and_its_base_path() {
         assert_eq!(
-            client("http://127.0.0.1:9/").url("/locks/get").unwrap().as_str(),
+            client("http://127.0.0.1:9/").url("/locks/get").as_str(),
             "http://127.0.0.1:9/locks/get"
         );
         assert_eq!(
-            client("https://seam.example/api/v1/")
-                .url("/locks/get")
-                .unwrap()
-                .as_str(),
+            client("https://seam.example/api/v1/").url("/locks/get").as_str(),
             "https://seam.example/api/v1/locks/get"
         );
     }
 
-    fn answer(body: &'static str) -> Answer {
-        Answer {
-            body: bytes::Bytes::from_static(body.as_bytes()),
-            request_id: Some("req1".into()),
-            path: "/locks/get",
-            http_status: 200,
-        }
-    }
-
     #[test]
-    fn field_reads_its_key_and_skips_the_others() {
-        let body = r#"{"device":{"device_id":"other"},"lock":{"device_id":"d1","n":[1,{"x":"}"}]},"ok":true}"#;
-        let lock = answer(body).field::<Device>("lock").unwrap();
-        assert_eq!(lock.body.typed.device_id, "d1");
-        assert_eq!(lock.request_id.as_deref(), Some("req1"));
-        let absent = answer(body).field::<Option<Device>>("event").unwrap();
-        assert!(absent.body.is_none(), "an absent key reads as null");
-    }
-
-    #[test]
-    fn field_rejects_bodies_that_are_not_one_json_object() {
-        for body in [
-            r#"{"lock":{"device_id":"d1"}} trailing"#,
-            r#"[1]"#,
-            r#"{"lock":{"device_id":"d1"},"ok":"#,
-            "<html>",
-        ] {
-            let error = answer(body).field::<Device>("lock").unwrap_err();
-            assert!(
-                matches!(*error.failure, UpstreamFailure::MalformedBody { http_status: 200, .. }),
-                "{body}"
-            );
-        }
-        assert!(
-            answer(r#"{"ok":true}"#).field::<Device>("lock").is_err(),
-            "a device is required"
-        );
-    }
-
-    #[test]
-    fn an_endpoint_that_is_not_a_url_is_passed_on_unparsed() {
-        assert_eq!(
-            client("not a url").url("/locks/get"),
-            Err("not a url/locks/get".to_owned())
-        );
+    fn an_endpoint_that_is_not_a_url_is_refused() {
+        let options = SeamClientOptions {
+            endpoint: "not a url".to_owned(),
+            request_timeout: Duration::from_secs(1),
+            max_body_bytes: 1024,
+            max_retry_after: Duration::from_secs(30),
+        };
+        assert!(SeamClient::new(options).is_err());
     }
 }

@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use prost_types::Timestamp;
 
-use super::client::{EventQuery, EventRange, EventsPageBody, LockQuery, LocksPageBody, SeamClient, Upstreamed};
+use super::client::{SeamClient, Upstreamed};
 use super::credential::Credential;
 use super::error::{UpstreamError, UpstreamFailure};
 use super::model::{Device, Event};
+use super::queries::{EventQuery, EventRange, EventsPageBody, LockQuery, LocksPageBody};
 
 /// Items asked for per page: Seam's documented default `limit`.
 pub const LIST_PAGE_LIMIT: usize = 500;

@@ -5,11 +5,12 @@
 mod client;
 mod complete_lists;
 mod credential;
+mod envelope;
 mod error;
 pub mod model;
+mod queries;
 
-pub use client::{
-    DeviceQuery, EventQuery, EventRange, LockAction, LockQuery, SeamClient, SeamClientOptions, Upstreamed,
-};
+pub use client::{SeamClient, SeamClientOptions, Upstreamed};
 pub use credential::Credential;
 pub use error::{ConnectFailure, UpstreamError, UpstreamFailure};
+pub use queries::{DeviceQuery, EventQuery, EventRange, LockAction, LockQuery};

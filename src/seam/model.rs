@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 ///
 /// The text is kept rather than a parsed tree: the typed view reads it once,
 /// and the conversion to protobuf reads it once more straight into the
-/// encoded `google.protobuf.Struct` (`crate::encoded_struct`), with no
+/// encoded `google.protobuf.Struct` (`crate::wire::encoded_struct`), with no
 /// intermediate tree on the hot path.
 /// Deserialize it from JSON text (`serde_json::from_str`/`from_slice`).
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use tower::{Service, ServiceExt};
 
 use super::open_calls::{CountOpenCalls, OpenCalls};
 use super::preface::{HandshakeFailure, read_preface};
-use crate::coalescing_io::CoalescingStream;
+use crate::server::coalescing_io::CoalescingStream;
 
 /// The time limits of every connection.
 #[derive(Debug, Clone, Copy)]

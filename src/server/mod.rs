@@ -2,9 +2,12 @@
 //! and reflection, and shutdown. Everything about transport policy is here.
 
 mod accept;
+pub mod coalescing_io;
 mod connection;
+mod layers;
 mod open_calls;
 mod preface;
+pub mod status_details;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,15 +15,15 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tonic::server::NamedService;
 use tonic::service::Routes;
-use tower::ServiceBuilder;
 
+use crate::api::{ActionAttemptApi, DeviceApi, EventApi, LockApi, SharedGateway};
+use crate::identity::seam_credential::CredentialSource;
 use crate::pb::action_attempt_service_server::ActionAttemptServiceServer;
 use crate::pb::device_service_server::DeviceServiceServer;
 use crate::pb::event_service_server::EventServiceServer;
 use crate::pb::lock_service_server::LockServiceServer;
-use crate::service::{ActionAttemptApi, DeviceApi, EventApi, LockApi, SharedGateway};
-use crate::status_details::StatusDetailsLayer;
 use crate::{Config, ServeError, pb};
 
 pub use connection::ConnectionLimits;
@@ -46,29 +49,34 @@ pub struct ShutdownSignals {
 pub async fn serve(
     config: &Config,
     gateway: SharedGateway,
+    credentials: CredentialSource,
     signals: ShutdownSignals,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let (reflection_v1, reflection_v1alpha) = reflection()?;
-    let routes = Routes::new(health_service)
+    let mut api_services: Vec<&'static str> = Vec::new();
+    let mut routes = Routes::new(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(LockServiceServer::new(LockApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .add_service(
-            DeviceServiceServer::new(DeviceApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .add_service(
-            ActionAttemptServiceServer::new(ActionAttemptApi::new(gateway.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .add_service(
-            EventServiceServer::new(EventApi::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .prepare();
-    let service = ServiceBuilder::new().layer(StatusDetailsLayer).service(routes);
-    set_serving(&health_reporter, true).await;
+        .add_service(reflection_v1alpha);
+    // The gateway's services, listed once: routed, and reported to health.
+    macro_rules! serve_api {
+        ($($server:ident($api:ident)),* $(,)?) => {$(
+            api_services.push(<$server<$api> as NamedService>::NAME);
+            routes = routes.add_service(
+                $server::new($api::new(gateway.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+            );
+        )*};
+    }
+    serve_api!(
+        LockServiceServer(LockApi),
+        DeviceServiceServer(DeviceApi),
+        ActionAttemptServiceServer(ActionAttemptApi),
+        EventServiceServer(EventApi),
+    );
+    let service = layers::stack(routes.prepare(), credentials);
+    set_serving(&health_reporter, &api_services, true).await;
 
     let limits = ConnectionLimits {
         handshake_timeout: config.handshake_timeout,
@@ -105,7 +113,7 @@ pub async fn serve(
 
     shutdown.await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: refusing new calls, ending open streams");
-    set_serving(&health_reporter, false).await;
+    set_serving(&health_reporter, &api_services, false).await;
     let _ = signals.stopping.send(true);
     let _ = accepting.await;
     let all_closed = slots.acquire_many_owned(u32::try_from(max_connections).unwrap_or(u32::MAX));
@@ -124,22 +132,15 @@ pub async fn serve(
     Ok(())
 }
 
-async fn set_serving(reporter: &tonic_health::server::HealthReporter, serving: bool) {
-    macro_rules! each_service {
-        ($($service:ty),*) => {$(
-            if serving {
-                reporter.set_serving::<$service>().await;
-            } else {
-                reporter.set_not_serving::<$service>().await;
-            }
-        )*};
+async fn set_serving(reporter: &tonic_health::server::HealthReporter, services: &[&'static str], serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    for service in services {
+        reporter.set_service_status(*service, status).await;
     }
-    each_service!(
-        LockServiceServer<LockApi>,
-        DeviceServiceServer<DeviceApi>,
-        ActionAttemptServiceServer<ActionAttemptApi>,
-        EventServiceServer<EventApi>
-    );
 }
 
 /// Reflection over everything served, for both reflection versions; each

@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use prost_types::Timestamp;
 use tokio::sync::{broadcast, watch};
 
-use crate::event_order::{EventPosition, earlier_by};
+use crate::events::order::{Position, earlier_by};
 use crate::pb;
-use crate::poll_budget::{PollBudget, PollBudgets, PollPriority};
+use crate::polling::backoff::Backoff;
+use crate::polling::budget::{PollBudget, PollBudgets, PollPriority};
+use crate::polling::shared_producers::{Membership, Producers};
 use crate::seam::{Credential, EventQuery, EventRange, SeamClient, UpstreamError};
-use crate::shared_producers::{Membership, Producers};
 
 /// How far back each poll looks behind the newest event seen, so that an
 /// event Seam lists a little late (with an earlier `created_at`) is still found.
@@ -92,9 +93,10 @@ impl Tail {
     async fn run(self) {
         let mut watermark = earlier_by(&Timestamp::from(SystemTime::now()), OVERLAP);
         // Events already broadcast whose time is still inside the overlap.
-        let mut seen: HashMap<String, EventPosition> = HashMap::new();
+        let mut seen: HashMap<String, Position> = HashMap::new();
         let mut next_poll = Duration::ZERO;
-        let mut failures: u32 = 0;
+        // While Seam fails: twice the interval, doubling up to MAX_BACKOFF.
+        let mut retries = Backoff::doubling(self.interval.saturating_mul(2), MAX_BACKOFF).delays();
         let mut last_polled = tokio::time::Instant::now();
         loop {
             let mut stopping = self.stopping.clone();
@@ -120,7 +122,7 @@ impl Tail {
             last_polled = tokio::time::Instant::now();
             match self.seam.list_events(&self.membership.key, &query).await {
                 Ok(answer) => {
-                    failures = 0;
+                    retries.reset();
                     next_poll = self.interval;
                     let mut fresh: Vec<pb::Event> = answer
                         .body
@@ -128,9 +130,9 @@ impl Tail {
                         .map(pb::Event::from)
                         .filter(|event| !seen.contains_key(&event.event_id))
                         .collect();
-                    fresh.sort_by_cached_key(EventPosition::of);
+                    fresh.sort_by_cached_key(Position::of);
                     for event in fresh {
-                        seen.insert(event.event_id.clone(), EventPosition::of(&event));
+                        seen.insert(event.event_id.clone(), Position::of(&event));
                         // No receiver right now is fine: the next tick retires the tail.
                         let _ = self.membership.sender.send(TailMessage::Event(Arc::new(event)));
                     }
@@ -140,13 +142,11 @@ impl Tail {
                             watermark = candidate;
                         }
                     }
-                    let kept_from = EventPosition::at(&watermark);
+                    let kept_from = Position::at(&watermark);
                     seen.retain(|_, position| *position >= kept_from);
                 }
                 Err(error) if error.is_transient() => {
-                    failures = failures.saturating_add(1);
-                    let backoff = self.interval.saturating_mul(2_u32.saturating_pow(failures.min(16)));
-                    next_poll = backoff.min(MAX_BACKOFF).max(error.retry_after().unwrap_or_default());
+                    next_poll = retries.after_failure(&error);
                     tracing::warn!(error = %error, retry_in = ?next_poll, "event tail: Seam failed; retrying");
                 }
                 Err(error) => {

@@ -5,19 +5,18 @@
 //!
 //! A request that is not valid protobuf (malformed, or a string field that is
 //! not UTF-8) is the caller's fault: tonic answers INTERNAL, which this layer
-//! turns into INVALID_ARGUMENT, and logs, since no handler ran to log it.
+//! turns into INVALID_ARGUMENT (the access log, outside it, logs that code).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
-use crate::error::ERROR_DOMAIN;
+use crate::api::error::ERROR_DOMAIN;
 
 /// Adds [`StatusDetails`] to a service.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,19 +51,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        let started = Instant::now();
-        let path = request.uri().path().to_owned();
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            if let Some(code) = add_error_info(response.headers_mut()) {
-                // Only requests no handler saw: a handler logs its own line.
-                if code == Code::InvalidArgument {
-                    let method = path.rsplit('/').next().unwrap_or_default().escape_debug().to_string();
-                    let latency_us = started.elapsed().as_micros() as u64;
-                    tracing::warn!(method, code = ?code, latency_us, seam_request_id = "-", "rpc");
-                }
-            }
+            add_error_info(response.headers_mut());
             Ok(response)
         })
     }

@@ -1,9 +1,7 @@
 //! Which Seam credential a call uses: the gateway's own `SEAM_API_KEY`, or in
 //! pass-through mode the caller's `authorization` (and `seam-workspace`) metadata.
 
-use tonic::metadata::MetadataMap;
-
-use crate::error::{ErrorKind, GatewayError};
+use crate::api::error::{ErrorKind, GatewayError};
 use crate::seam::Credential;
 
 /// Resolves the credential of each call.
@@ -22,7 +20,8 @@ impl CredentialSource {
         }
     }
 
-    pub fn resolve(&self, metadata: &MetadataMap) -> Result<Credential, GatewayError> {
+    /// The credential of a call with these request headers (gRPC metadata).
+    pub fn resolve(&self, metadata: &http::HeaderMap) -> Result<Credential, GatewayError> {
         if let Some(fixed) = &self.fixed {
             return Ok(fixed.clone());
         }
@@ -47,8 +46,8 @@ impl CredentialSource {
 mod tests {
     use super::*;
 
-    fn metadata(pairs: &[(&'static str, &str)]) -> MetadataMap {
-        let mut map = MetadataMap::new();
+    fn metadata(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
         for (key, value) in pairs {
             map.insert(*key, value.parse().expect("ascii metadata"));
         }
@@ -79,7 +78,7 @@ mod tests {
     #[test]
     fn pass_through_without_or_with_bad_authorization_is_rejected() {
         let source = CredentialSource::new(None);
-        let missing = source.resolve(&MetadataMap::new()).unwrap_err();
+        let missing = source.resolve(&http::HeaderMap::new()).unwrap_err();
         assert!(matches!(missing.kind, ErrorKind::MissingCredential));
         for bad in ["seam_key", "Basic abc", "Bearer "] {
             let error = source.resolve(&metadata(&[("authorization", bad)])).unwrap_err();

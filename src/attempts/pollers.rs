@@ -10,9 +10,10 @@ use tokio::sync::watch;
 
 use crate::pb;
 use crate::pb::action_attempt::Status as AttemptStatus;
-use crate::poll_budget::{PollBudget, PollBudgets, PollPriority};
+use crate::polling::backoff::Backoff;
+use crate::polling::budget::{PollBudget, PollBudgets, PollPriority};
+use crate::polling::shared_producers::{Membership, Producers};
 use crate::seam::{Credential, SeamClient, UpstreamError, Upstreamed, model};
-use crate::shared_producers::{Membership, Producers};
 
 /// Where attempts are read from: Seam in production, a script in unit tests.
 pub trait AttemptSource: Send + Sync + 'static {
@@ -34,27 +35,9 @@ impl AttemptSource for SeamClient {
 }
 
 /// When to check a pending attempt: `initial` after it was accepted, then each
-/// delay `multiplier` times the previous one, never more than `max`.
-#[derive(Debug, Clone, Copy)]
-pub struct PollSchedule {
-    pub initial: Duration,
-    pub multiplier: f64,
-    pub max: Duration,
-}
-
-impl PollSchedule {
-    /// The delays between consecutive checks, starting with `initial`.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> + Send + 'static {
-        let PollSchedule {
-            initial,
-            multiplier,
-            max,
-        } = *self;
-        std::iter::successors(Some(initial.min(max)), move |delay| {
-            Some(Duration::from_secs_f64(delay.as_secs_f64() * multiplier).min(max))
-        })
-    }
-}
+/// delay `multiplier` times the previous one, never more than `max` (the
+/// gateway's one backoff).
+pub type PollSchedule = Backoff;
 
 /// What watchers of one attempt see.
 #[derive(Debug, Clone, Default)]
@@ -176,7 +159,6 @@ impl<S: AttemptSource> Poller<S> {
                 }
             }
             let (credential, attempt_id) = &self.membership.key;
-            let backoff = delays.next().unwrap_or(schedule.max);
             last_checked = Some(tokio::time::Instant::now());
             match self.source.fetch(credential, attempt_id).await {
                 Ok(answer) => {
@@ -197,10 +179,10 @@ impl<S: AttemptSource> Poller<S> {
                         self.membership.leave();
                         return;
                     }
-                    next_check = backoff;
+                    next_check = delays.next_delay();
                 }
                 Err(error) if error.is_transient() => {
-                    next_check = backoff.max(error.retry_after().unwrap_or_default());
+                    next_check = delays.after_failure(&error);
                     // Woken when an outage begins, not at every failed retry.
                     self.membership
                         .sender

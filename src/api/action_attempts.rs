@@ -1,11 +1,9 @@
-use std::time::Instant;
-
 use tonic::{Request, Response, Status};
 
-use super::SharedGateway;
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
-use crate::budget::wait_budget;
-use crate::error::GatewayError;
+use super::{SharedGateway, seam_credential};
+use crate::api::error::GatewayError;
+use crate::api::wait_budget::wait_budget;
 use crate::pb;
 use crate::pb::action_attempt_service_server::ActionAttemptService;
 
@@ -30,12 +28,12 @@ impl ActionAttemptService for ActionAttemptApi {
         request: Request<pb::GetActionAttemptRequest>,
     ) -> Result<Response<pb::GetActionAttemptResponse>, Status> {
         self.gateway
-            .unary("GetActionAttempt", async {
+            .unary(async {
                 let attempt_id = self
                     .gateway
                     .limits
                     .required_id("action_attempt_id", &request.get_ref().action_attempt_id)?;
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let credential = seam_credential(&request)?;
                 let answer = self.gateway.seam.get_action_attempt(&credential, attempt_id).await;
                 let answer = answer.map_err(|e| GatewayError::from(e).with("action_attempt_id", attempt_id))?;
                 Ok(answer.map(|attempt| pb::GetActionAttemptResponse {
@@ -49,7 +47,6 @@ impl ActionAttemptService for ActionAttemptApi {
         &self,
         request: Request<pb::WatchActionAttemptRequest>,
     ) -> Result<Response<Self::WatchActionAttemptStream>, Status> {
-        let started = Instant::now();
         let spec = (|| {
             self.gateway.refuse_if_shutting_down()?;
             let message = request.get_ref();
@@ -57,7 +54,7 @@ impl ActionAttemptService for ActionAttemptApi {
                 .gateway
                 .limits
                 .required_id("action_attempt_id", &message.action_attempt_id)?;
-            let credential = self.gateway.credentials.resolve(request.metadata())?;
+            let credential = seam_credential(&request)?;
             let budget = wait_budget(request.metadata(), message.wait_timeout.as_ref(), self.gateway.max_wait)?;
             Ok(FollowSpec {
                 credential,
@@ -70,6 +67,6 @@ impl ActionAttemptService for ActionAttemptApi {
                 },
             })
         })();
-        attempt_stream::open(&self.gateway, "WatchActionAttempt", started, spec)
+        attempt_stream::open(&self.gateway, spec)
     }
 }

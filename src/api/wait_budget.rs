@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tonic::metadata::MetadataMap;
 
-use crate::error::GatewayError;
+use crate::api::error::GatewayError;
 
 /// Ends the stream this much before the caller's deadline (at most), so the
 /// caller receives the gateway's DEADLINE_EXCEEDED, with the attempt id,

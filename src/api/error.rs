@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -95,6 +96,7 @@ impl From<UpstreamError> for GatewayError {
 
 impl From<GatewayError> for Status {
     fn from(error: GatewayError) -> Self {
+        let seam_request_id = error.seam_request_id().map(str::to_owned);
         let GatewayError { kind, metadata } = error;
         let mut details = ErrorDetails::new();
         let mut info: HashMap<String, String> = metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -190,7 +192,13 @@ impl From<GatewayError> for Status {
             ),
         };
         details.set_error_info(reason, ERROR_DOMAIN, info);
-        Status::with_error_details(code, message, details)
+        let mut status = Status::with_error_details(code, message, details);
+        // Also as metadata, where the access log (and a caller) finds it
+        // without decoding the details.
+        if let Some(value) = seam_request_id.and_then(|id| MetadataValue::try_from(id).ok()) {
+            status.metadata_mut().insert(crate::api::SEAM_REQUEST_ID, value);
+        }
+        status
     }
 }
 

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
-use super::SharedGateway;
-use crate::paging;
+use super::{SharedGateway, seam_credential};
+use crate::api::paging;
 use crate::pb;
 use crate::pb::device_service_server::DeviceService;
 use crate::seam::{DeviceQuery, Upstreamed};
@@ -26,14 +26,15 @@ impl DeviceService for DeviceApi {
         request: Request<pb::GetDeviceRequest>,
     ) -> Result<Response<pb::GetDeviceResponse>, Status> {
         self.gateway
-            .unary("GetDevice", async {
+            .unary(async {
                 let device_id = self
                     .gateway
                     .limits
                     .required_id("device_id", &request.get_ref().device_id)?;
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let credential = seam_credential(&request)?;
                 let answer = self.gateway.seam.get_device(&credential, device_id).await;
-                let answer = answer.map_err(|e| crate::error::GatewayError::from(e).with("device_id", device_id))?;
+                let answer =
+                    answer.map_err(|e| crate::api::error::GatewayError::from(e).with("device_id", device_id))?;
                 Ok(answer.map(|device| pb::GetDeviceResponse {
                     device: Some(device.into()),
                 }))
@@ -46,8 +47,8 @@ impl DeviceService for DeviceApi {
         request: Request<pb::ListDevicesRequest>,
     ) -> Result<Response<pb::ListDevicesResponse>, Status> {
         self.gateway
-            .unary("ListDevices", async {
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+            .unary(async {
+                let credential = seam_credential(&request)?;
                 let message = request.get_ref();
                 let limits = &self.gateway.limits;
                 let page_size = paging::page_size(message.page_size)?;

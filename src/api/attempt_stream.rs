@@ -8,20 +8,21 @@
 //! waiting stream's memory and an extra wake-up per message (BENCHMARKS.md).
 //! The properties stay: the caller leaving drops the stream, and with it the
 //! attempt's watcher (so polling stops); shutdown and the wait budget are
-//! awaited next to the attempt's changes.
+//! awaited next to the attempt's changes. The stream's log line is the access
+//! log's (`observe::access_log`), written when the stream ends.
 
 use std::pin::Pin;
-use std::time::Instant;
 
 use tokio::sync::watch;
 use tokio_stream::Stream;
-use tonic::{Code, Response, Status};
+use tonic::{Response, Status};
 
-use super::{SharedGateway, log_rpc, shutting_down};
-use crate::attempt_pollers::{AttemptView, is_completed};
-use crate::error::{ErrorKind, GatewayError};
+use super::{SEAM_REQUEST_ID, SharedGateway, shutting_down};
+use crate::api::error::{ErrorKind, GatewayError};
+use crate::attempts::pollers::{AttemptView, is_completed};
 use crate::pb;
 use crate::seam::Credential;
+use tonic::metadata::MetadataValue;
 
 /// The response stream of an attempt-following RPC.
 pub type AttemptStream<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send>>;
@@ -33,28 +34,20 @@ pub(crate) struct FollowSpec<M> {
     /// A snapshot already in hand (the lock command's answer): sent first.
     pub known: Option<pb::ActionAttempt>,
     pub deadline: tokio::time::Instant,
-    /// Seam's request id of the command that created the attempt, for the log line.
+    /// Seam's request id of the command that created the attempt, sent as
+    /// `seam-request-id` response metadata (and so in the access log).
     pub seam_request_id: Option<String>,
     /// Wraps a snapshot into the RPC's own response message.
     pub wrap: fn(pb::ActionAttempt) -> M,
 }
 
-/// Opens the stream for `spec`, or answers the error, logging either way.
+/// Opens the stream for `spec`, or answers the error.
 pub(crate) fn open<M: Send + 'static>(
     gateway: &SharedGateway,
-    method: &'static str,
-    started: Instant,
     spec: Result<FollowSpec<M>, GatewayError>,
 ) -> Result<Response<AttemptStream<M>>, Status> {
-    let spec = match spec {
-        Ok(spec) => spec,
-        Err(error) => {
-            let seam_request_id = error.seam_request_id().map(str::to_owned);
-            let status = Status::from(error);
-            log_rpc(method, status.code(), started, seam_request_id.as_deref());
-            return Err(status);
-        }
-    };
+    let spec = spec?;
+    let seam_request_id = spec.seam_request_id.and_then(|id| MetadataValue::try_from(id).ok());
     let follower = Follower {
         views: gateway.attempts.watch(&spec.credential, &spec.attempt_id, spec.known),
         shutdown: gateway.shutdown.clone(),
@@ -65,18 +58,17 @@ pub(crate) fn open<M: Send + 'static>(
         credential: spec.credential,
         attempt_id: spec.attempt_id,
         wrap: spec.wrap,
-        log: RpcLog {
-            method,
-            started,
-            seam_request_id: spec.seam_request_id,
-            code: None,
-        },
+        ended: false,
     };
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let message = follower.next_message().await?;
         Some((message, follower))
     });
-    Ok(Response::new(Box::pin(stream)))
+    let mut response = Response::new(Box::pin(stream) as AttemptStream<M>);
+    if let Some(value) = seam_request_id {
+        response.metadata_mut().insert(SEAM_REQUEST_ID, value);
+    }
+    Ok(response)
 }
 
 struct Follower<M> {
@@ -89,13 +81,14 @@ struct Follower<M> {
     waited_since: tokio::time::Instant,
     last_sent_status: Option<i32>,
     wrap: fn(pb::ActionAttempt) -> M,
-    log: RpcLog,
+    /// The last message (final snapshot or error) has been sent.
+    ended: bool,
 }
 
 impl<M> Follower<M> {
     /// The next message; `None` once the stream has ended.
     async fn next_message(&mut self) -> Option<Result<M, Status>> {
-        if self.log.code.is_some() {
+        if self.ended {
             return None;
         }
         loop {
@@ -110,9 +103,7 @@ impl<M> Follower<M> {
             };
             if let Some(attempt) = changed_snapshot {
                 self.last_sent_status = Some(attempt.status);
-                if is_completed(&attempt) {
-                    self.log.code = Some(Code::Ok);
-                }
+                self.ended = is_completed(&attempt);
                 return Some(Ok((self.wrap)(attempt)));
             }
             if let Some(fatal) = fatal {
@@ -143,23 +134,7 @@ impl<M> Follower<M> {
     /// The final status, naming the attempt to resume with.
     fn end(&mut self, error: GatewayError) -> Status {
         let status = Status::from(error.with("action_attempt_id", &self.attempt_id));
-        self.log.code = Some(status.code());
+        self.ended = true;
         status
-    }
-}
-
-/// The stream's log line, written when the stream is dropped: after its last
-/// message, or when the caller went away (CANCELLED).
-struct RpcLog {
-    method: &'static str,
-    started: Instant,
-    seam_request_id: Option<String>,
-    code: Option<Code>,
-}
-
-impl Drop for RpcLog {
-    fn drop(&mut self) {
-        let code = self.code.unwrap_or(Code::Cancelled);
-        log_rpc(self.method, code, self.started, self.seam_request_id.as_deref());
     }
 }

@@ -1,19 +1,19 @@
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use prost_types::Timestamp;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
 use super::event_stream::{self, EventStream, WatchSpec};
-use super::{SharedGateway, log_rpc};
-use crate::convert::parse_timestamp;
-use crate::error::{ErrorKind, GatewayError};
-use crate::event_order::{earlier_by, later};
-use crate::paging::{self, Position};
+use super::{SharedGateway, seam_credential};
+use crate::api::error::{ErrorKind, GatewayError};
+use crate::api::paging::{self, Position};
+use crate::events::order::{earlier_by, later};
 use crate::pb;
 use crate::pb::event_service_server::EventService;
 use crate::pb::watch_events_request::ResumeFrom;
 use crate::seam::{Credential, EventQuery, EventRange, Upstreamed, model};
+use crate::wire::convert::parse_timestamp;
 
 /// How far back ListEvents looks when the caller gives no `start_time`.
 const DEFAULT_EVENT_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -53,12 +53,12 @@ impl EventService for EventApi {
 
     async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::GetEventResponse>, Status> {
         self.gateway
-            .unary("GetEvent", async {
+            .unary(async {
                 let event_id = self
                     .gateway
                     .limits
                     .required_id("event_id", &request.get_ref().event_id)?;
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let credential = seam_credential(&request)?;
                 let answer = fetch_event(&self.gateway, &credential, event_id).await?;
                 Ok(answer.map(|event| pb::GetEventResponse { event: Some(event) }))
             })
@@ -70,8 +70,8 @@ impl EventService for EventApi {
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
         self.gateway
-            .unary("ListEvents", async {
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+            .unary(async {
+                let credential = seam_credential(&request)?;
                 let message = request.get_ref();
                 let limits = &self.gateway.limits;
                 let page_size = paging::page_size(message.page_size)?;
@@ -160,20 +160,8 @@ impl EventService for EventApi {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let started = Instant::now();
-        match self.watch_spec(&request).await {
-            Ok(spec) => Ok(event_stream::open(
-                &self.gateway,
-                started,
-                spec,
-                self.gateway.events_buffer,
-            )),
-            Err(error) => {
-                let status = Status::from(error);
-                log_rpc("WatchEvents", status.code(), started, None);
-                Err(status)
-            }
-        }
+        let spec = self.watch_spec(&request).await?;
+        Ok(event_stream::open(&self.gateway, spec, self.gateway.events_buffer))
     }
 }
 
@@ -184,7 +172,7 @@ impl EventApi {
         let message = request.get_ref();
         self.gateway.limits.filter("device_ids", &message.device_ids)?;
         self.gateway.limits.filter("event_types", &message.event_types)?;
-        let credential = self.gateway.credentials.resolve(request.metadata())?;
+        let credential = seam_credential(request)?;
         let (after, after_event_id, replay) = match &message.resume_from {
             Some(ResumeFrom::AfterEventId(event_id)) => {
                 let event_id = self.gateway.limits.required_id("after_event_id", event_id)?;

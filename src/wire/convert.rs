@@ -7,9 +7,9 @@ use prost_types::Timestamp;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::encoded_struct::EncodedStruct;
 use crate::pb;
 use crate::seam::model;
+use crate::wire::encoded_struct::EncodedStruct;
 
 impl From<model::Device> for pb::Device {
     fn from(device: model::Device) -> Self {

@@ -1,18 +1,16 @@
-use std::time::Instant;
-
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::SharedGateway;
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
-use crate::budget::{answer_within, caller_deadline, wait_budget};
-use crate::convert::parse_timestamp;
-use crate::error::{ErrorKind, GatewayError};
-use crate::paging::{self, Position};
+use super::{SharedGateway, seam_credential};
+use crate::api::error::{ErrorKind, GatewayError};
+use crate::api::paging::{self, Position};
+use crate::api::wait_budget::{answer_within, caller_deadline, wait_budget};
+use crate::attempts::request_ids::{Claim, Claimed};
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
-use crate::request_ids::{Claim, Claimed};
 use crate::seam::{self, Credential, LockAction, LockQuery, Upstreamed};
+use crate::wire::convert::parse_timestamp;
 use tokio::sync::oneshot;
 
 /// `seam.v1.LockService`.
@@ -34,12 +32,12 @@ impl LockService for LockApi {
 
     async fn get_lock(&self, request: Request<pb::GetLockRequest>) -> Result<Response<pb::GetLockResponse>, Status> {
         self.gateway
-            .unary("GetLock", async {
+            .unary(async {
                 let device_id = self
                     .gateway
                     .limits
                     .required_id("device_id", &request.get_ref().device_id)?;
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+                let credential = seam_credential(&request)?;
                 let answer = self.gateway.seam.get_lock(&credential, device_id).await;
                 let answer = answer.map_err(|e| GatewayError::from(e).with("device_id", device_id))?;
                 Ok(answer.map(|lock| pb::GetLockResponse {
@@ -54,8 +52,8 @@ impl LockService for LockApi {
         request: Request<pb::ListLocksRequest>,
     ) -> Result<Response<pb::ListLocksResponse>, Status> {
         self.gateway
-            .unary("ListLocks", async {
-                let credential = self.gateway.credentials.resolve(request.metadata())?;
+            .unary(async {
+                let credential = seam_credential(&request)?;
                 let message = request.get_ref();
                 let limits = &self.gateway.limits;
                 let page_size = paging::page_size(message.page_size)?;
@@ -116,14 +114,12 @@ struct LockCommand<'a> {
 
 /// A LockDoor or UnlockDoor request, and the messages of its stream.
 trait LockCommandRequest {
-    const METHOD: &'static str;
     type Message: Send + 'static;
     fn command(&self) -> LockCommand<'_>;
     fn message(attempt: pb::ActionAttempt) -> Self::Message;
 }
 
 impl LockCommandRequest for pb::LockDoorRequest {
-    const METHOD: &'static str = "LockDoor";
     type Message = pb::LockDoorResponse;
 
     fn command(&self) -> LockCommand<'_> {
@@ -143,7 +139,6 @@ impl LockCommandRequest for pb::LockDoorRequest {
 }
 
 impl LockCommandRequest for pb::UnlockDoorRequest {
-    const METHOD: &'static str = "UnlockDoor";
     type Message = pb::UnlockDoorResponse;
 
     fn command(&self) -> LockCommand<'_> {
@@ -168,11 +163,14 @@ impl LockApi {
         &self,
         request: Request<R>,
     ) -> Result<Response<AttemptStream<R::Message>>, Status> {
-        let started = Instant::now();
-        let spec = self
-            .start(request.get_ref().command(), request.metadata(), R::message)
-            .await;
-        attempt_stream::open(&self.gateway, R::METHOD, started, spec)
+        let spec = match seam_credential(&request) {
+            Ok(credential) => {
+                self.start(credential, request.get_ref().command(), request.metadata(), R::message)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        attempt_stream::open(&self.gateway, spec)
     }
 
     /// Validates, checks the capability, sends the command (once per
@@ -184,6 +182,7 @@ impl LockApi {
     /// the wire it completes (Seam may have acted) and is logged either way.
     async fn start<M>(
         &self,
+        credential: Credential,
         command: LockCommand<'_>,
         metadata: &MetadataMap,
         wrap: fn(pb::ActionAttempt) -> M,
@@ -192,7 +191,6 @@ impl LockApi {
         let limits = &self.gateway.limits;
         let device_id = limits.required_id("device_id", command.device_id)?.to_owned();
         let request_id = limits.optional_id("request_id", command.request_id)?.to_owned();
-        let credential = self.gateway.credentials.resolve(metadata)?;
         let budget = wait_budget(metadata, command.wait_timeout, self.gateway.max_wait)?;
         let now = tokio::time::Instant::now();
         let deadline = now + budget;

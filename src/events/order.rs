@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use prost_types::Timestamp;
 
-use crate::paging::Position;
+pub use crate::api::paging::Position;
 use crate::pb;
 
-/// An event's place in the order.
-pub type EventPosition = Position;
-
+/// An event's place in the order is a [`Position`] (time, then id), the same
+/// type that pages lists.
 impl Position {
     pub fn of(event: &pb::Event) -> Self {
         Position::new(event.created_at.as_ref(), &event.event_id)

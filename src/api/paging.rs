@@ -7,7 +7,7 @@ use prost_types::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::GatewayError;
+use crate::api::error::GatewayError;
 
 /// Page size when the caller sends 0.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -29,7 +29,7 @@ pub fn fit_in_response<T: prost::Message>(items: &mut Vec<T>) -> Result<Option<u
         total += 1 + prost::length_delimiter_len(length) + length;
         if total > MAX_RESPONSE_BYTES {
             if index == 0 {
-                return Err(GatewayError::new(crate::error::ErrorKind::ResponseTooLarge));
+                return Err(GatewayError::new(crate::api::error::ErrorKind::ResponseTooLarge));
             }
             items.truncate(index);
             return Ok(Some(index));

@@ -2,7 +2,7 @@
 //! the credential's shared live tail, filtered per caller, in (created_at,
 //! event_id) order, each event once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::pin::Pin;
 
@@ -11,16 +11,18 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Response, Status};
 
-use super::{SharedGateway, log_rpc, shutting_down};
-use crate::error::{ErrorKind, GatewayError};
-use crate::event_order::EventPosition;
-use crate::events_tail::TailMessage;
+use super::{SharedGateway, shutting_down};
+use crate::api::error::{ErrorKind, GatewayError};
+use crate::events::order::Position;
+use crate::events::tail::TailMessage;
 use crate::pb;
+use crate::polling::backoff::Backoff;
 use crate::seam::{Credential, EventQuery, EventRange};
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
 
-/// What the stream task sends; boxed to keep channel slots small (see attempt_stream.rs).
+/// What the stream task sends: boxed, because a `Status` makes the unboxed
+/// result large and the channel holds `--events-buffer` of them.
 type Outgoing = Box<Result<pb::WatchEventsResponse, Status>>;
 
 /// Longest wait between replay attempts while Seam is failing.
@@ -32,7 +34,7 @@ pub(crate) struct WatchSpec {
     pub device_ids: Vec<String>,
     pub event_types: Vec<String>,
     /// Deliver only events after this position.
-    pub after: EventPosition,
+    pub after: Position,
     /// The id of the event at `after`, when the caller resumed from one.
     pub after_event_id: String,
     /// Read Seam's history from this position before going live.
@@ -47,7 +49,7 @@ impl WatchSpec {
 }
 
 /// Opens the stream; the caller's buffer holds `buffer` events.
-pub(crate) fn open(gateway: &SharedGateway, started: Instant, spec: WatchSpec, buffer: usize) -> Response<EventStream> {
+pub(crate) fn open(gateway: &SharedGateway, spec: WatchSpec, buffer: usize) -> Response<EventStream> {
     // Subscribe before the replay, so that nothing falls between the two.
     let live = gateway.event_tails.subscribe(&spec.credential);
     // One slot more than the buffer: the last one is kept for the final status.
@@ -60,8 +62,8 @@ pub(crate) fn open(gateway: &SharedGateway, started: Instant, spec: WatchSpec, b
             spec,
             sender,
         };
-        let code = stream.run(&gateway, live).await;
-        log_rpc("WatchEvents", code, started, None);
+        // The code is the access log's to state, from the stream's trailers.
+        let _ = stream.run(&gateway, live).await;
     });
     Response::new(Box::pin(ReceiverStream::new(receiver).map(|item| *item)))
 }
@@ -69,7 +71,7 @@ pub(crate) fn open(gateway: &SharedGateway, started: Instant, spec: WatchSpec, b
 struct Watcher {
     spec: WatchSpec,
     sender: mpsc::Sender<Outgoing>,
-    last_position: EventPosition,
+    last_position: Position,
     last_event_id: String,
 }
 
@@ -117,24 +119,23 @@ impl Watcher {
     async fn replay(&mut self, gateway: &SharedGateway) -> Result<(), Code> {
         let query = EventQuery {
             range: EventRange::Since(
-                crate::event_order::earlier_by(&self.last_position.time(), Duration::from_millis(1)).to_string(),
+                crate::events::order::earlier_by(&self.last_position.time(), Duration::from_millis(1)).to_string(),
             ),
             device_ids: self.spec.device_ids.clone(),
             event_types: self.spec.event_types.clone(),
         };
-        let mut backoff = gateway.events_poll_interval;
+        let mut retries = Backoff::doubling(gateway.events_poll_interval, REPLAY_MAX_BACKOFF).delays();
         let events = loop {
             match gateway.seam.list_events(&self.spec.credential, &query).await {
                 Ok(answer) => break answer.body,
                 Err(error) if error.is_transient() => {
-                    tokio::time::sleep(backoff.max(error.retry_after().unwrap_or_default())).await;
-                    backoff = (backoff * 2).min(REPLAY_MAX_BACKOFF);
+                    tokio::time::sleep(retries.after_failure(&error)).await;
                 }
                 Err(error) => return Err(self.end(GatewayError::from(error))),
             }
         };
         let mut events: Vec<pb::Event> = events.into_iter().map(pb::Event::from).collect();
-        events.sort_by_cached_key(EventPosition::of);
+        events.sort_by_cached_key(Position::of);
         // History does not run away: the replay waits for the caller to read
         // (the live tail cannot, and cuts a slow caller off instead). Two
         // free slots, so that one stays free for the final status.
@@ -152,7 +153,7 @@ impl Watcher {
 
     /// Sends `event` if the caller wants it and has not had it.
     fn deliver(&mut self, event: &pb::Event) -> Result<(), Overflow> {
-        let position = EventPosition::of(event);
+        let position = Position::of(event);
         if position <= self.last_position || !self.spec.wants(event) {
             return Ok(());
         }

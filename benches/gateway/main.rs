@@ -1,0 +1,234 @@
+//! What a gateway hop costs, and how many streams one gateway process holds.
+//!
+//! `cargo bench --bench gateway -- [--smoke] [--write BENCHMARKS.md]` (scripts/bench runs it).
+//!
+//! - A minimal Seam-shaped upstream runs in this process: HTTP/1.1 keep-alive,
+//!   one pre-built answer per route.
+//! - The gateway runs as its own process (the release binary), so its CPU time
+//!   and resident memory are read from /proc for it alone.
+//! - Unary hop: `GetLock` through the gateway (h2load over HTTP/2, with the
+//!   gateway's log telling failed gRPC statuses) against the same request sent
+//!   straight to the upstream (h2load over HTTP/1.1 keep-alive), at
+//!   concurrency 1, 16 and 64.
+//! - Open streams: 10,000 `WatchActionAttempt` streams over a few HTTP/2
+//!   connections on one pending attempt; memory per stream, idle CPU, upstream
+//!   polls; then the attempt completes and every caller's final message is timed
+//!   from the moment the upstream first answered "success".
+
+mod load;
+mod minimal_hop;
+mod process;
+mod streams;
+mod upstream;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) use load::*;
+pub(crate) use minimal_hop::*;
+pub(crate) use process::*;
+pub(crate) use streams::*;
+pub(crate) use upstream::*;
+
+pub(crate) const BEGIN: &str = "<!-- gateway:begin -->";
+pub(crate) const END: &str = "<!-- gateway:end -->";
+
+pub(crate) struct Settings {
+    pub(crate) smoke: bool,
+    pub(crate) write: Option<PathBuf>,
+    pub(crate) gateway: PathBuf,
+    pub(crate) run_for: Duration,
+    pub(crate) concurrencies: Vec<usize>,
+    pub(crate) streams: usize,
+    pub(crate) connections: usize,
+    /// Each measurement is repeated this many times; the report gives medians.
+    pub(crate) rounds: usize,
+}
+
+pub(crate) fn settings() -> Settings {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Settings {
+        smoke,
+        write: value_of("--write").map(PathBuf::from),
+        gateway: value_of("--gateway")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/release/seam-grpc-gateway")),
+        run_for: if smoke {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(5)
+        },
+        // `--streams-only`: skip the unary hop (for profiling the streams).
+        concurrencies: if args.iter().any(|a| a == "--streams-only") {
+            vec![]
+        } else if smoke {
+            vec![1, 4]
+        } else {
+            vec![1, 16, 64]
+        },
+        streams: if smoke { 200 } else { 10_000 },
+        connections: if smoke { 2 } else { 8 },
+        rounds: if smoke { 1 } else { 3 },
+    }
+}
+
+pub(crate) fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == MINIMAL_HOP_FLAG) {
+        let (listen, upstream) = (&args[at + 1], &args[at + 2]);
+        serve_minimal_hop(listen, upstream);
+        return;
+    }
+    tokio::runtime::Runtime::new().expect("runtime").block_on(bench());
+}
+
+pub(crate) async fn bench() {
+    let settings = settings();
+    let upstream = Upstream::start().await;
+    let mut report = Vec::new();
+    report.push(format!(
+        "Generated {} by `scripts/bench` (`cargo bench --bench gateway`) on {} with {} cores; {} s per point \
+         after 1 s of warm-up, each figure the median of {} rounds; the load generator (h2load), the upstream and \
+         the gateway share the machine.",
+        today(),
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        settings.run_for.as_secs_f64(),
+        settings.rounds
+    ));
+    report.push(String::new());
+    report.push(
+        "**Unary hop**: `GetLock` through the gateway and through the minimal hop, vs. the same request \
+         straight to the upstream."
+            .into(),
+    );
+    report.push(String::new());
+    report.push("| concurrency | path | calls/s | p50 | p90 | p99 | failed | hop's CPU per call |".into());
+    report.push("|---|---|---|---|---|---|---|---|".into());
+    let mut added = Vec::new();
+    let mut unary_ok = true;
+    {
+        // One worker each: the load generator and the upstream need the other core.
+        let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, Some(1)).await;
+        let minimal = GatewayProcess::start_minimal_hop(upstream.addr).await;
+        for &concurrency in &settings.concurrencies {
+            let mut direct = Vec::new();
+            let mut reference = Vec::new();
+            let mut through = Vec::new();
+            for _ in 0..settings.rounds {
+                let run = direct_run(upstream.addr, concurrency, settings.run_for).await;
+                direct.push(Figures::of(&run, None));
+                let (run, cpu_per_call) = hop_run(&minimal, &upstream, concurrency, settings.run_for).await;
+                reference.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
+                let (run, cpu_per_call) = hop_run(&gateway, &upstream, concurrency, settings.run_for).await;
+                through.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
+            }
+            let direct = Figures::median(&direct);
+            let reference = Figures::median(&reference);
+            let through = Figures::median(&through);
+            for (label, figures) in [
+                ("direct", &direct),
+                ("minimal hop", &reference),
+                ("**gateway**", &through),
+            ] {
+                report.push(format!(
+                    "| {concurrency} | {label} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {} | {} |",
+                    figures.rate,
+                    figures.p50,
+                    figures.p90,
+                    figures.p99,
+                    figures.failures,
+                    figures.cpu_per_call.map_or("".to_owned(), |c| format!("{c:.1} µs")),
+                ));
+            }
+            for figures in [&direct, &reference, &through] {
+                unary_ok &= figures.failures == 0 && figures.rate > 0.0;
+            }
+            added.push((
+                concurrency,
+                [reference.p50 - direct.p50, reference.p99 - direct.p99],
+                [through.p50 - direct.p50, through.p99 - direct.p99],
+            ));
+        }
+    }
+    report.push(String::new());
+    for (concurrency, [minimal_p50, minimal_p99], [p50, p99]) in &added {
+        report.push(format!(
+            "- concurrency {concurrency}: the gateway adds {p50:.0} µs at p50 and {p99:.0} µs at p99 \
+             (the minimal hop: {minimal_p50:.0} µs and {minimal_p99:.0} µs)."
+        ));
+    }
+
+    let mut all_streams = Vec::new();
+    for worker_threads in [Some(1), None] {
+        all_streams.push(streams_run(&settings, upstream.clone(), worker_threads).await);
+    }
+    report.push(String::new());
+    report.push(format!(
+        "**Open streams**: {} `WatchActionAttempt` streams over {} HTTP/2 connections on one pending attempt, \
+         with the gateway on one worker thread and as deployed (one per core).",
+        settings.streams, settings.connections
+    ));
+    report.push(String::new());
+    report.push("| measure | 1 worker | 1 per core |".into());
+    report.push("|---|---|---|".into());
+    let row = |label: &str, value: &dyn Fn(&StreamsResult) -> String| {
+        let cells: Vec<String> = all_streams.iter().map(value).collect();
+        format!("| {label} | {} |", cells.join(" | "))
+    };
+    report.push(row("gateway resident memory per open stream", &|r| {
+        format!("{:.1} KB", r.rss_per_stream / 1024.0)
+    }));
+    report.push(row("gateway CPU while the streams wait", &|r| {
+        format!("{:.1} % of one core", r.idle_cpu_percent)
+    }));
+    report.push(row("upstream polls per second (with 1 stream)", &|r| {
+        format!("{:.2} ({:.2})", r.polls_per_second, r.polls_per_second_one_stream)
+    }));
+    report.push(row(
+        "upstream success seen → final message at the callers: p50 / p99 / last",
+        &|r| {
+            format!(
+                "{:.0} / {:.0} / {:.0} ms",
+                r.final_p50_ms, r.final_p99_ms, r.final_max_ms
+            )
+        },
+    ));
+    report.push(row("worst round's p99", &|r| format!("{:.0} ms", r.worst_p99_ms)));
+    report.push(row("streams that did not end with the final message", &|r| {
+        r.failures.to_string()
+    }));
+
+    let _ = std::fs::remove_dir_all(bench_dir());
+    let section = format!("{BEGIN}\n{}\n{END}", report.join("\n"));
+    println!("{section}");
+    if let Some(path) = &settings.write {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let updated = match (text.find(BEGIN), text.find(END)) {
+            (Some(begin), Some(end)) => format!("{}{}{}", &text[..begin], section, &text[end + END.len()..]),
+            _ => format!("{text}\n{section}\n"),
+        };
+        std::fs::write(path, updated).expect("write the report");
+    }
+    assert!(unary_ok, "every unary call succeeded, both ways");
+    assert!(
+        all_streams.iter().all(|r| r.failures == 0),
+        "every stream got its final message"
+    );
+}
+
+pub(crate) fn today() -> String {
+    let output = std::process::Command::new("date").arg("+%Y-%m-%d").output();
+    output.map_or_else(
+        |_| "today".to_owned(),
+        |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+    )
+}
