@@ -1,7 +1,8 @@
-//! The README's grpcurl walkthrough, executed: every `$ grpcurl …` line between
-//! the walkthrough markers runs against a fresh gateway and Seam's fake, and its
-//! output must be what the README shows (with times, Seam request ids and page
-//! tokens written as <time>, <request-id> and <token>). The README cannot drift.
+//! The grpcurl walkthrough (docs/walkthrough.md), executed: every `$ grpcurl …`
+//! line between the walkthrough markers runs against a fresh gateway and Seam's
+//! fake, and its output must be what the document shows (with times, Seam request
+//! ids and page tokens written as <time>, <request-id> and <token>). The
+//! document cannot drift.
 mod support;
 
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use support::{FakeSeam, Gateway, repo_root};
 
 const BEGIN: &str = "<!-- walkthrough:begin -->";
 const END: &str = "<!-- walkthrough:end -->";
-const README_ADDRESS: &str = "127.0.0.1:50051";
+const DOCUMENTED_ADDRESS: &str = "127.0.0.1:50051";
 
 struct Step {
     command: String,
@@ -19,8 +20,8 @@ struct Step {
 }
 
 fn walkthrough_steps() -> Vec<Step> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let start = readme.find(BEGIN).expect("the README has a walkthrough") + BEGIN.len();
+    let readme = std::fs::read_to_string(repo_root().join("docs/walkthrough.md")).expect("docs/walkthrough.md");
+    let start = readme.find(BEGIN).expect("the document has a walkthrough") + BEGIN.len();
     let end = readme[start..].find(END).expect("the walkthrough ends") + start;
     let mut steps: Vec<Step> = Vec::new();
     let mut in_block = false;
@@ -124,7 +125,7 @@ async fn the_readme_walkthrough_prints_what_the_readme_shows() {
             "only grpcurl commands: {}",
             step.command
         );
-        let command = step.command.replace(README_ADDRESS, &gateway.addr.to_string());
+        let command = step.command.replace(DOCUMENTED_ADDRESS, &gateway.addr.to_string());
         let output = tokio::process::Command::new("bash")
             .arg("-c")
             .arg(format!("{command} 2>&1"))
@@ -135,14 +136,14 @@ async fn the_readme_walkthrough_prints_what_the_readme_shows() {
         let actual = normalize(&String::from_utf8_lossy(&output.stdout));
         if actual != step.expected {
             mismatches.push(format!(
-                "$ {}\n--- README shows:\n{}--- the gateway printed:\n{}",
+                "$ {}\n--- docs/walkthrough.md shows:\n{}--- the gateway printed:\n{}",
                 step.command, step.expected, actual
             ));
         }
     }
     assert!(
         mismatches.is_empty(),
-        "the README drifted:\n\n{}",
+        "docs/walkthrough.md drifted:\n\n{}",
         mismatches.join("\n")
     );
 }

@@ -35,6 +35,27 @@ fake.database.addDevice({
     },
   ],
 })
+// A lock that could be operated remotely but is offline now: LockDoor fails
+// DEVICE_OFFLINE (offline_lock above fails CAPABILITY_MISSING first).
+fake.database.addDevice({
+  device_id: 'offline_capable_lock',
+  device_type: 'august_lock',
+  name: 'Offline Capable Lock',
+  display_name: 'Side Door',
+  workspace_id: WORKSPACE,
+  connected_account_id: ACCOUNT,
+  can_remotely_lock: true,
+  can_remotely_unlock: true,
+  properties: { online: false, locked: true },
+  errors: [
+    {
+      error_code: 'device_offline',
+      message: 'Device is offline',
+      is_device_error: true,
+      created_at: createdAt,
+    },
+  ],
+})
 // A lock that is online but cannot be operated remotely (capability flags absent).
 fake.database.addDevice({
   device_id: 'keypad_only_lock',
