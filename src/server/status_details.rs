@@ -62,6 +62,9 @@ where
 
 /// tonic's message for a request body prost could not decode.
 const UNDECODABLE_REQUEST: &str = "failed to decode Protobuf message";
+/// tonic's message for a request whose body broke off (the caller reset the
+/// stream or closed the connection mid-request).
+const REQUEST_BROKE_OFF: &str = "h2 protocol error";
 
 /// A trailers-only error response (the status in the headers) without details
 /// gets an `ErrorInfo` whose reason is the code's name; an undecodable request
@@ -76,6 +79,9 @@ fn add_error_info(headers: &mut http::HeaderMap) -> Option<Code> {
         Code::Internal if status.message().starts_with(UNDECODABLE_REQUEST) => {
             (Code::InvalidArgument, "MALFORMED_REQUEST")
         }
+        // The caller left before its request was whole: nobody hears this
+        // answer, and the log should not count it as the gateway's failure.
+        Code::Unknown if status.message().starts_with(REQUEST_BROKE_OFF) => (Code::Cancelled, "CANCELLED"),
         code => (code, reason_for(code)),
     };
     let mut details = ErrorDetails::new();
@@ -142,6 +148,16 @@ mod tests {
         let status = Status::from_header_map(&headers).expect("status");
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(status.get_details_error_info().unwrap().reason, "MALFORMED_REQUEST");
+    }
+
+    #[test]
+    fn a_request_that_broke_off_is_cancelled() {
+        let mut headers = http::HeaderMap::new();
+        Status::unknown("h2 protocol error: error reading a body from connection")
+            .add_header(&mut headers)
+            .unwrap();
+        assert_eq!(add_error_info(&mut headers), Some(Code::Cancelled));
+        assert_eq!(Status::from_header_map(&headers).unwrap().code(), Code::Cancelled);
     }
 
     #[test]
