@@ -242,24 +242,10 @@ impl Config {
     }
 }
 
-/// Parses `250ms`, `10s`, `5m` or `1h`.
+/// Parses a duration with a unit: `250ms`, `1.5s`, `5m`, `1h 30m` (humantime's
+/// syntax, fractions included).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 250ms, 10s or 5m"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("`{text}` needs a unit: ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}` is not a duration like 250ms, 10s or 5m: {e}"))
 }
 
 fn parse_endpoint(text: &str) -> Result<String, String> {
