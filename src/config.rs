@@ -21,6 +21,11 @@ pub struct Config {
     #[arg(long, env = "SEAM_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
+    /// Address of the admin listener for operators (`/metrics`, `/healthz`,
+    /// `/readyz`); off when unset. Never the gRPC address.
+    #[arg(long, env = "SEAM_GATEWAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
     /// Base URL of Seam's API (or of Seam's fake).
     #[arg(long, env = "SEAM_ENDPOINT", default_value = "https://connect.getseam.com", value_parser = parse_endpoint)]
     pub seam_endpoint: String,
@@ -179,6 +184,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
             .field("seam_endpoint", &self.seam_endpoint)
             .field("seam_api_key", &self.seam_api_key.as_ref().map(|_| "[set]"))
             .field("seam_api_key_file", &self.seam_api_key_file)

@@ -48,6 +48,8 @@ use crate::seam::{SeamClient, SeamClientOptions};
 pub enum ServeError {
     /// The HTTP client for Seam could not be built (endpoint, TLS roots …).
     SeamClient(String),
+    /// The admin listener could not bind its address.
+    Admin(std::net::SocketAddr, std::io::Error),
     /// The reflection service could not read the descriptor set.
     Reflection(tonic_reflection::server::Error),
 }
@@ -56,6 +58,7 @@ impl std::fmt::Display for ServeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServeError::SeamClient(e) => write!(f, "cannot build the Seam HTTP client: {e}"),
+            ServeError::Admin(address, e) => write!(f, "cannot listen on the admin address {address}: {e}"),
             ServeError::Reflection(e) => write!(f, "cannot build gRPC reflection: {e}"),
         }
     }
@@ -111,9 +114,18 @@ pub async fn serve(
             max_filter_values: config.max_filter_values,
         },
         max_wait: config.max_wait,
-        shutdown: stopping_rx,
+        shutdown: stopping_rx.clone(),
         calls_aborted: aborting_rx,
     });
+    if let Some(address) = config.admin_listen {
+        let admin = TcpListener::bind(address)
+            .await
+            .map_err(|e| ServeError::Admin(address, e))?;
+        if let Ok(address) = admin.local_addr() {
+            tracing::info!(%address, "admin listener ready (/metrics, /healthz, /readyz)");
+        }
+        tokio::spawn(server::admin::serve(admin, stopping_rx.clone()));
+    }
     let credentials = CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose_secret()));
     let signals = server::ShutdownSignals { stopping, aborting };
     server::serve(&config, gateway, credentials, signals, listener, shutdown).await

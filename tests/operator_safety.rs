@@ -168,6 +168,7 @@ async fn help_documents_every_limit_with_its_environment_name() {
     let help = String::from_utf8_lossy(&output.stdout);
     for (flag, env) in [
         ("--seam-api-key-file", "SEAM_GATEWAY_SEAM_API_KEY_FILE"),
+        ("--admin-listen", "SEAM_GATEWAY_ADMIN_LISTEN"),
         ("--max-upstream-body-bytes", "SEAM_GATEWAY_MAX_UPSTREAM_BODY_BYTES"),
         ("--max-retry-after", "SEAM_GATEWAY_MAX_RETRY_AFTER"),
         ("--max-id-bytes", "SEAM_GATEWAY_MAX_ID_BYTES"),

@@ -20,6 +20,7 @@ use tonic::{Response, Status};
 use super::{SEAM_REQUEST_ID, SharedGateway, shutting_down};
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::attempts::pollers::{AttemptView, is_completed};
+use crate::observe::metrics;
 use crate::pb;
 use crate::seam::Credential;
 use tonic::metadata::MetadataValue;
@@ -48,6 +49,8 @@ pub(crate) fn open<M: Send + 'static>(
 ) -> Result<Response<AttemptStream<M>>, Status> {
     let spec = spec?;
     let seam_request_id = spec.seam_request_id.and_then(|id| MetadataValue::try_from(id).ok());
+    // A stream that starts from a lock command's answer times its confirmation.
+    let spec_known_at = spec.known.is_some().then(std::time::Instant::now);
     let follower = Follower {
         views: gateway.attempts.watch(&spec.credential, &spec.attempt_id, spec.known),
         shutdown: gateway.shutdown.clone(),
@@ -59,6 +62,7 @@ pub(crate) fn open<M: Send + 'static>(
         attempt_id: spec.attempt_id,
         wrap: spec.wrap,
         ended: false,
+        command_accepted_at: spec_known_at,
     };
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let message = follower.next_message().await?;
@@ -83,6 +87,8 @@ struct Follower<M> {
     wrap: fn(pb::ActionAttempt) -> M,
     /// The last message (final snapshot or error) has been sent.
     ended: bool,
+    /// When Seam accepted the lock command this stream follows, if it does.
+    command_accepted_at: Option<std::time::Instant>,
 }
 
 impl<M> Follower<M> {
@@ -104,6 +110,11 @@ impl<M> Follower<M> {
             if let Some(attempt) = changed_snapshot {
                 self.last_sent_status = Some(attempt.status);
                 self.ended = is_completed(&attempt);
+                if self.ended {
+                    if let Some(accepted_at) = self.command_accepted_at.take() {
+                        metrics::confirmation(accepted_at.elapsed());
+                    }
+                }
                 return Some(Ok((self.wrap)(attempt)));
             }
             if let Some(fatal) = fatal {

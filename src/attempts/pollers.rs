@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::observe::metrics;
 use crate::pb;
 use crate::pb::action_attempt::Status as AttemptStatus;
 use crate::polling::backoff::Backoff;
@@ -135,6 +136,12 @@ struct Poller<S> {
 
 impl<S: AttemptSource> Poller<S> {
     async fn run(self, first_check: Duration, schedule: PollSchedule) {
+        metrics::attempt_pollers(1.0);
+        self.poll(first_check, schedule).await;
+        metrics::attempt_pollers(-1.0);
+    }
+
+    async fn poll(self, first_check: Duration, schedule: PollSchedule) {
         let mut delays = schedule.delays();
         if !first_check.is_zero() {
             // The first check already waited `initial`; the next waits initial × multiplier.

@@ -10,6 +10,7 @@ use prost_types::Timestamp;
 use tokio::sync::{broadcast, watch};
 
 use crate::events::order::{Position, earlier_by};
+use crate::observe::metrics;
 use crate::pb;
 use crate::polling::backoff::Backoff;
 use crate::polling::budget::{PollBudget, PollBudgets, PollPriority};
@@ -91,6 +92,12 @@ struct Tail {
 
 impl Tail {
     async fn run(self) {
+        metrics::event_tails(1.0);
+        self.follow().await;
+        metrics::event_tails(-1.0);
+    }
+
+    async fn follow(self) {
         let mut watermark = earlier_by(&Timestamp::from(SystemTime::now()), OVERLAP);
         // Events already broadcast whose time is still inside the overlap.
         let mut seen: HashMap<String, Position> = HashMap::new();

@@ -6,7 +6,8 @@
 //!
 //! The line: `method`, `code`, `latency_us` and Seam's request id
 //! (`seam_request_id`, from the `seam-request-id` metadata of the response or
-//! of its status; `-` when none).
+//! of its status; `-` when none). The same moments feed the `grpc_server_*`
+//! metrics (`observe::metrics`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,6 +17,8 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use tonic::Code;
 use tower::{Layer, Service};
+
+use super::metrics::RpcLabels;
 
 /// The path prefix of the calls that are logged.
 const LOGGED_PREFIX: &str = "/seam.v1.";
@@ -53,15 +56,17 @@ where
     }
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        let entry = request
-            .uri()
-            .path()
-            .strip_prefix(LOGGED_PREFIX)
-            .map(|rest| PendingLine {
-                method: rest.rsplit('/').next().unwrap_or(rest).to_owned(),
+        let entry = request.uri().path().strip_prefix(LOGGED_PREFIX).map(|rest| {
+            let method = rest.rsplit('/').next().unwrap_or(rest).to_owned();
+            let labels = RpcLabels::of(&method);
+            labels.started();
+            PendingLine {
+                method,
+                labels,
                 started: Instant::now(),
                 seam_request_id: None,
-            });
+            }
+        });
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
@@ -87,14 +92,17 @@ where
 /// A call's line, written once its code is known.
 struct PendingLine {
     method: String,
+    labels: RpcLabels,
     started: Instant,
     seam_request_id: Option<String>,
 }
 
 impl PendingLine {
     fn write(self, code: Code) {
+        let took = self.started.elapsed();
+        self.labels.handled(code, took);
         let method = self.method.escape_debug().to_string();
-        let latency_us = self.started.elapsed().as_micros() as u64;
+        let latency_us = took.as_micros() as u64;
         let seam_request_id = self.seam_request_id.as_deref().unwrap_or("-");
         match code {
             Code::Ok => tracing::info!(method, code = ?code, latency_us, seam_request_id, "rpc"),

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
+use crate::observe::metrics;
 use crate::seam::Credential;
 
 /// How long an attempt's checks count as its "first" ones: with the default
@@ -120,6 +121,7 @@ impl PollBudget {
             queue.grants.insert(ticket, granted);
         }
         self.arrived.notify_one();
+        let _waiting = Waiting::start();
         // The sender is only dropped with the budget, which this caller holds.
         let _ = grant.await;
     }
@@ -130,6 +132,7 @@ impl PollBudget {
         while let Some(Reverse((_, ticket))) = queue.waiting.pop() {
             if let Some(granted) = queue.grants.remove(&ticket) {
                 if granted.send(()).is_ok() {
+                    metrics::poll_granted();
                     return true;
                 }
             }
@@ -144,6 +147,22 @@ impl PollBudget {
             .unwrap_or_else(PoisonError::into_inner)
             .waiting
             .is_empty()
+    }
+}
+
+/// A poll waiting for its turn, in the `seam_gateway_polling_budget_waiting` gauge.
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Self {
+        metrics::polls_waiting(1.0);
+        Self
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        metrics::polls_waiting(-1.0);
     }
 }
 

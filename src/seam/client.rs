@@ -14,6 +14,7 @@ use super::queries::{
     ActionAttemptIdBody, DeviceIdBody, DeviceQuery, DevicesPageBody, EventIdBody, EventsPageBody, LockAction,
     LocksPageBody,
 };
+use crate::observe::metrics;
 
 /// How to reach Seam.
 #[derive(Debug, Clone)]
@@ -218,11 +219,27 @@ impl SeamClient {
                 HeaderValue::from_static("application/json"),
             )
             .body(body);
-        let response = credential.apply(request).send().await.map_err(|e| UpstreamError {
-            failure: Box::new(transport_failure(&e, self.request_timeout)),
-            request_id: None,
-            path,
-        })?;
+        let started = std::time::Instant::now();
+        let response = match credential.apply(request).send().await {
+            Ok(response) => {
+                metrics::upstream_request(path, response.status().as_str(), started.elapsed());
+                response
+            }
+            Err(e) => {
+                let failure = transport_failure(&e, self.request_timeout);
+                let status = match failure {
+                    UpstreamFailure::Timeout(_) => "timeout",
+                    UpstreamFailure::Unreachable(_) => "connect_error",
+                    _ => "transport_error",
+                };
+                metrics::upstream_request(path, status, started.elapsed());
+                return Err(UpstreamError {
+                    failure: Box::new(failure),
+                    request_id: None,
+                    path,
+                });
+            }
+        };
 
         let http_status = response.status().as_u16();
         let request_id = response

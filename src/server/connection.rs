@@ -14,6 +14,7 @@ use tower::{Service, ServiceExt};
 
 use super::open_calls::{CountOpenCalls, OpenCalls};
 use super::preface::{HandshakeFailure, read_preface};
+use crate::observe::metrics;
 use crate::server::coalescing_io::CoalescingStream;
 
 /// The time limits of every connection.
@@ -58,6 +59,7 @@ pub async fn serve<S>(
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + Sync + 'static,
 {
     let _permit = permit;
+    let _counted = CountedConnection::open();
     let peer = stream.peer_addr().ok();
     let stream = CoalescingStream::from(stream);
     let prefaced = match read_preface(stream, limits.handshake_timeout).await {
@@ -116,5 +118,21 @@ pub async fn serve<S>(
 fn log_end(peer: Option<std::net::SocketAddr>, result: Result<(), hyper::Error>) {
     if let Err(e) = result {
         tracing::debug!(?peer, error = %e, "caller connection ended with an error");
+    }
+}
+
+/// One caller connection in the `seam_gateway_connections` gauge.
+struct CountedConnection;
+
+impl CountedConnection {
+    fn open() -> Self {
+        metrics::connections(1.0);
+        Self
+    }
+}
+
+impl Drop for CountedConnection {
+    fn drop(&mut self) {
+        metrics::connections(-1.0);
     }
 }

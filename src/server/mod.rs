@@ -2,6 +2,7 @@
 //! and reflection, and shutdown. Everything about transport policy is here.
 
 mod accept;
+pub mod admin;
 pub mod coalescing_io;
 mod connection;
 mod layers;

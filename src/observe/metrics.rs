@@ -1,0 +1,183 @@
+//! Prometheus metrics, with the names operators rely on
+//! (OPERATIONS_CONTRACT.md section 4): `grpc_server_*` recorded by the access
+//! log layer for every call of the gateway's API, `seam_upstream_*` at the one
+//! place every Seam request passes, `seam_gateway_*` for the gateway's own
+//! state. Label values are bounded: RPC names from a fixed table, codes,
+//! Seam routes (static paths) and HTTP statuses; never an id, a caller or a
+//! credential.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tonic::Code;
+
+/// Seconds: from 1 ms to a minute (a stream can wait that long).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder (once; later calls reuse it). `None` when
+/// another recorder was installed first (an embedding program's).
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The Prometheus text of every metric (empty without a recorder).
+pub fn render() -> String {
+    match install() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    }
+}
+
+/// The gateway's RPCs: (method, service, streams?). Anything else is labelled
+/// `unknown`, so that a caller cannot create label values.
+const RPCS: &[(&str, &str, bool)] = &[
+    ("GetLock", "seam.v1.LockService", false),
+    ("ListLocks", "seam.v1.LockService", false),
+    ("LockDoor", "seam.v1.LockService", true),
+    ("UnlockDoor", "seam.v1.LockService", true),
+    ("GetDevice", "seam.v1.DeviceService", false),
+    ("ListDevices", "seam.v1.DeviceService", false),
+    ("GetActionAttempt", "seam.v1.ActionAttemptService", false),
+    ("WatchActionAttempt", "seam.v1.ActionAttemptService", true),
+    ("GetEvent", "seam.v1.EventService", false),
+    ("ListEvents", "seam.v1.EventService", false),
+    ("WatchEvents", "seam.v1.EventService", true),
+];
+
+/// The bounded labels of one call.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcLabels {
+    method: &'static str,
+    service: &'static str,
+    kind: &'static str,
+}
+
+impl RpcLabels {
+    pub fn of(method: &str) -> Self {
+        match RPCS.iter().find(|(name, _, _)| *name == method) {
+            Some((method, service, streams)) => Self {
+                method,
+                service,
+                kind: if *streams { "server_stream" } else { "unary" },
+            },
+            None => Self {
+                method: "unknown",
+                service: "unknown",
+                kind: "unknown",
+            },
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.kind == "server_stream"
+    }
+
+    pub fn started(&self) {
+        counter!("grpc_server_started_total", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method).increment(1);
+        if self.is_stream() {
+            gauge!("seam_gateway_open_streams", "grpc_method" => self.method).increment(1.0);
+        }
+    }
+
+    pub fn handled(&self, code: Code, took: Duration) {
+        counter!("grpc_server_handled_total", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code_name(code)).increment(1);
+        histogram!("grpc_server_handling_seconds", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method).record(took.as_secs_f64());
+        if self.is_stream() {
+            gauge!("seam_gateway_open_streams", "grpc_method" => self.method).decrement(1.0);
+        }
+    }
+}
+
+/// gRPC's own names of the codes, as the grpc-ecosystem metrics spell them.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// One request to Seam: its route (a static path), and its HTTP status or
+/// `timeout` / `connect_error` / `transport_error`.
+pub fn upstream_request(route: &'static str, status: &str, took: Duration) {
+    counter!("seam_upstream_requests_total", "route" => route, "status" => status.to_owned()).increment(1);
+    histogram!("seam_upstream_request_duration_seconds", "route" => route).record(took.as_secs_f64());
+}
+
+/// A caller connection opened (+1) or closed (-1).
+pub fn connections(change: f64) {
+    gauge!("seam_gateway_connections").increment(change);
+}
+
+/// An attempt poller started (+1) or stopped (-1).
+pub fn attempt_pollers(change: f64) {
+    gauge!("seam_gateway_attempt_pollers").increment(change);
+}
+
+/// An event tail started (+1) or stopped (-1).
+pub fn event_tails(change: f64) {
+    gauge!("seam_gateway_event_tails").increment(change);
+}
+
+/// A poll waits for its turn in a budget (+1) or stopped waiting (-1).
+pub fn polls_waiting(change: f64) {
+    gauge!("seam_gateway_polling_budget_waiting").increment(change);
+}
+
+/// A budget handed out a poll.
+pub fn poll_granted() {
+    counter!("seam_gateway_polling_budget_granted_total").increment(1);
+}
+
+/// A lock command's attempt reached its final status, `took` after Seam accepted it.
+pub fn confirmation(took: Duration) {
+    histogram!("seam_gateway_confirmation_seconds").record(took.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_do_not_become_label_values() {
+        let labels = RpcLabels::of("../../etc/passwd");
+        assert_eq!(
+            (labels.method, labels.service, labels.kind),
+            ("unknown", "unknown", "unknown")
+        );
+        let lock_door = RpcLabels::of("LockDoor");
+        assert!(lock_door.is_stream());
+        assert_eq!(lock_door.service, "seam.v1.LockService");
+    }
+}
