@@ -7,6 +7,7 @@ use crate::api::error::{ErrorKind, GatewayError};
 use crate::api::paging::{self, Position};
 use crate::api::wait_budget::{answer_within, caller_deadline, wait_budget};
 use crate::attempts::request_ids::{Claim, Claimed};
+use crate::observe::trace_context::TraceContext;
 use crate::pb;
 use crate::pb::lock_service_server::LockService;
 use crate::seam::{self, Credential, LockAction, LockQuery, Upstreamed};
@@ -243,7 +244,7 @@ impl LockApi {
         // half by the caller leaving: a task of its own finishes it, records
         // the request_id and logs what became of it and of its caller.
         let (answer_tx, answer) = oneshot::channel();
-        tokio::spawn(send_command(
+        let sending = send_command(
             self.gateway.clone(),
             SentCommand {
                 credential: credential.clone(),
@@ -254,7 +255,12 @@ impl LockApi {
                 caller_deadline,
             },
             answer_tx,
-        ));
+        );
+        // The command's request to Seam stays in the call's trace.
+        match TraceContext::current() {
+            Some(trace) => tokio::spawn(trace.scope(sending)),
+            None => tokio::spawn(sending),
+        };
         let sent = answer
             .await
             .map_err(|_| GatewayError::new(ErrorKind::ShuttingDown).with("device_id", &device_id))??;

@@ -6,8 +6,9 @@
 //!
 //! The line: `method`, `code`, `latency_us` and Seam's request id
 //! (`seam_request_id`, from the `seam-request-id` metadata of the response or
-//! of its status; `-` when none). The same moments feed the `grpc_server_*`
-//! metrics (`observe::metrics`).
+//! of its status; `-` when none) and `trace_id` (`observe::trace_context`:
+//! the caller's `traceparent`, or a new trace, set for the call's future). The
+//! same moments feed the `grpc_server_*` metrics (`observe::metrics`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -19,6 +20,7 @@ use tonic::Code;
 use tower::{Layer, Service};
 
 use super::metrics::RpcLabels;
+use super::trace_context::{TRACEPARENT, TraceContext};
 
 /// The path prefix of the calls that are logged.
 const LOGGED_PREFIX: &str = "/seam.v1.";
@@ -56,18 +58,27 @@ where
     }
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        let entry = request.uri().path().strip_prefix(LOGGED_PREFIX).map(|rest| {
-            let method = rest.rsplit('/').next().unwrap_or(rest).to_owned();
-            let labels = RpcLabels::of(&method);
-            labels.started();
-            PendingLine {
-                method,
-                labels,
-                started: Instant::now(),
-                seam_request_id: None,
-            }
+        let Some(rest) = request.uri().path().strip_prefix(LOGGED_PREFIX) else {
+            return Box::pin(self.inner.call(request));
+        };
+        let method = rest.rsplit('/').next().unwrap_or(rest).to_owned();
+        // The caller's trace, or a new one; this call is a span of it.
+        let trace = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|value| value.to_str().ok())
+            .and_then(TraceContext::parse)
+            .map_or_else(TraceContext::new_trace, |caller| caller.child());
+        let labels = RpcLabels::of(&method);
+        labels.started();
+        let entry = Some(PendingLine {
+            method,
+            labels,
+            trace_id: trace.trace_id(),
+            started: Instant::now(),
+            seam_request_id: None,
         });
-        let response = self.inner.call(request);
+        let response = trace.scope(self.inner.call(request));
         Box::pin(async move {
             let response = response.await?;
             let Some(mut entry) = entry else {
@@ -93,6 +104,7 @@ where
 struct PendingLine {
     method: String,
     labels: RpcLabels,
+    trace_id: String,
     started: Instant,
     seam_request_id: Option<String>,
 }
@@ -104,12 +116,13 @@ impl PendingLine {
         let method = self.method.escape_debug().to_string();
         let latency_us = took.as_micros() as u64;
         let seam_request_id = self.seam_request_id.as_deref().unwrap_or("-");
+        let trace_id = self.trace_id;
         match code {
-            Code::Ok => tracing::info!(method, code = ?code, latency_us, seam_request_id, "rpc"),
+            Code::Ok => tracing::info!(method, code = ?code, latency_us, seam_request_id, trace_id, "rpc"),
             Code::Internal | Code::Unknown | Code::DataLoss => {
-                tracing::error!(method, code = ?code, latency_us, seam_request_id, "rpc")
+                tracing::error!(method, code = ?code, latency_us, seam_request_id, trace_id, "rpc")
             }
-            _ => tracing::warn!(method, code = ?code, latency_us, seam_request_id, "rpc"),
+            _ => tracing::warn!(method, code = ?code, latency_us, seam_request_id, trace_id, "rpc"),
         }
     }
 }

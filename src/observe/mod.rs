@@ -1,6 +1,8 @@
 //! What operators see: log lines written in batches, the one access-log line
-//! per call (a layer of the server's stack), and Prometheus metrics.
+//! per call (a layer of the server's stack), Prometheus metrics, and the W3C
+//! trace context of each call.
 
 pub mod access_log;
 pub mod log_writer;
 pub mod metrics;
+pub mod trace_context;

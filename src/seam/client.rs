@@ -15,6 +15,7 @@ use super::queries::{
     LocksPageBody,
 };
 use crate::observe::metrics;
+use crate::observe::trace_context::{TRACEPARENT, TraceContext};
 
 /// How to reach Seam.
 #[derive(Debug, Clone)]
@@ -219,6 +220,11 @@ impl SeamClient {
                 HeaderValue::from_static("application/json"),
             )
             .body(body);
+        // A request made while serving a call is a span of the call's trace.
+        let request = match TraceContext::current() {
+            Some(call) => request.header(TRACEPARENT, call.child().traceparent()),
+            None => request,
+        };
         let started = std::time::Instant::now();
         let response = match credential.apply(request).send().await {
             Ok(response) => {
