@@ -117,12 +117,21 @@ pub(crate) async fn bench() {
     let mut unary_ok = true;
     {
         // One worker each: the load generator and the upstream need the other core.
-        let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, Some(1)).await;
+        let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, Some(1), &[]).await;
+        // The same with Prometheus metrics recorded (the admin listener on).
+        let measured = GatewayProcess::start(
+            &settings.gateway,
+            upstream.addr,
+            Some(1),
+            &[("SEAM_GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")],
+        )
+        .await;
         let minimal = GatewayProcess::start_minimal_hop(upstream.addr).await;
         for &concurrency in &settings.concurrencies {
             let mut direct = Vec::new();
             let mut reference = Vec::new();
             let mut through = Vec::new();
+            let mut with_metrics = Vec::new();
             for _ in 0..settings.rounds {
                 let run = direct_run(upstream.addr, concurrency, settings.run_for).await;
                 direct.push(Figures::of(&run, None));
@@ -130,14 +139,18 @@ pub(crate) async fn bench() {
                 reference.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
                 let (run, cpu_per_call) = hop_run(&gateway, &upstream, concurrency, settings.run_for).await;
                 through.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
+                let (run, cpu_per_call) = hop_run(&measured, &upstream, concurrency, settings.run_for).await;
+                with_metrics.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
             }
             let direct = Figures::median(&direct);
             let reference = Figures::median(&reference);
             let through = Figures::median(&through);
+            let with_metrics = Figures::median(&with_metrics);
             for (label, figures) in [
                 ("direct", &direct),
                 ("minimal hop", &reference),
                 ("**gateway**", &through),
+                ("gateway + metrics (`--admin-listen`)", &with_metrics),
             ] {
                 report.push(format!(
                     "| {concurrency} | {label} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {} | {} |",
@@ -149,7 +162,7 @@ pub(crate) async fn bench() {
                     figures.cpu_per_call.map_or("".to_owned(), |c| format!("{c:.1} µs")),
                 ));
             }
-            for figures in [&direct, &reference, &through] {
+            for figures in [&direct, &reference, &through, &with_metrics] {
                 unary_ok &= figures.failures == 0 && figures.rate > 0.0;
             }
             added.push((

@@ -27,9 +27,17 @@ pub(crate) struct CallsLogged {
 
 impl GatewayProcess {
     /// `worker_threads`: `None` runs the gateway as deployed (one per core).
-    pub(crate) async fn start(binary: &PathBuf, upstream: SocketAddr, worker_threads: Option<usize>) -> Self {
+    /// `settings`: more environment settings (`SEAM_GATEWAY_…`).
+    pub(crate) async fn start(
+        binary: &PathBuf,
+        upstream: SocketAddr,
+        worker_threads: Option<usize>,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let mut command = tokio::process::Command::new(binary);
         command.env_remove("SEAM_GATEWAY_WORKER_THREADS");
+        command.env_remove("SEAM_GATEWAY_ADMIN_LISTEN");
+        command.envs(settings.iter().copied());
         if let Some(threads) = worker_threads {
             command.env("SEAM_GATEWAY_WORKER_THREADS", threads.to_string());
         }

@@ -72,7 +72,7 @@ pub(crate) async fn streams_run(
 ) -> StreamsResult {
     upstream.attempt_done.store(false, Ordering::SeqCst);
     *upstream.first_success_at.lock().unwrap() = None;
-    let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, worker_threads).await;
+    let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, worker_threads, &[]).await;
     let window = if settings.smoke {
         Duration::from_secs(1)
     } else {
