@@ -16,10 +16,18 @@ pub use secrecy::ExposeSecret;
 #[derive(Parser, Clone)]
 #[command(name = "seam-grpc-gateway", version, about, long_about = None)]
 pub struct Config {
-    /// Address to serve gRPC on. The default is loopback only; use 0.0.0.0:50051
-    /// to serve other hosts.
+    /// Address to serve gRPC on. The default is loopback only. The gateway does
+    /// not authenticate its callers yet: with a Seam key it refuses to listen
+    /// beyond loopback unless --allow-unauthenticated-callers is given.
     #[arg(long, env = "SEAM_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+
+    /// Serve other hosts without authenticating callers, although the gateway
+    /// holds a Seam key: every process that reaches --listen can then lock and
+    /// unlock every door the key opens. Only behind a network policy that lets
+    /// nothing else in.
+    #[arg(long, env = "SEAM_GATEWAY_ALLOW_UNAUTHENTICATED_CALLERS")]
+    pub allow_unauthenticated_callers: bool,
 
     /// Address of the admin listener for operators (`/metrics`, `/healthz`,
     /// `/readyz`); off when unset. Never the gRPC address.
@@ -184,6 +192,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("allow_unauthenticated_callers", &self.allow_unauthenticated_callers)
             .field("admin_listen", &self.admin_listen)
             .field("seam_endpoint", &self.seam_endpoint)
             .field("seam_api_key", &self.seam_api_key.as_ref().map(|_| "[set]"))
@@ -240,6 +249,22 @@ impl Config {
             self.seam_api_key = None;
         }
         Ok(())
+    }
+
+    /// Secure by default: a gateway that holds a Seam key and listens beyond
+    /// loopback, with no way to tell its callers apart, would open every door
+    /// to whoever reaches it. It refuses, unless told to accept that.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.pass_through() || self.listen.ip().is_loopback() || self.allow_unauthenticated_callers {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {} with a Seam key and no caller authentication: any host that reaches it \
+             could lock and unlock every door the key opens. Listen on loopback (127.0.0.1), or pass \
+             --allow-unauthenticated-callers behind a network policy. (Caller identity with mutual TLS \
+             --tls-client-ca or JWT --jwt-jwks is not available in this version yet.)",
+            self.listen
+        ))
     }
 
     /// Whether calls carry their own Seam credential (no gateway key).
@@ -323,6 +348,40 @@ mod tests {
         config.resolve_seam_api_key().unwrap();
         assert!(config.pass_through());
         std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_beyond_loopback_needs_an_explicit_yes() {
+        let exposed = |args: &[&str]| {
+            let mut config = Config::parse_from(args);
+            config.resolve_seam_api_key().unwrap();
+            config.check_exposure()
+        };
+        let error = exposed(&["gw", "--seam-api-key", "k", "--listen", "0.0.0.0:50051"]).unwrap_err();
+        assert!(error.contains("--allow-unauthenticated-callers"), "{error}");
+        assert!(
+            error.contains("--tls-client-ca") && error.contains("--jwt-jwks"),
+            "{error}"
+        );
+        assert!(exposed(&["gw", "--seam-api-key", "k", "--listen", "[::]:50051"]).is_err());
+        assert!(exposed(&["gw", "--seam-api-key", "k"]).is_ok(), "loopback");
+        assert!(
+            exposed(&["gw", "--seam-api-key", "k", "--listen", "[::1]:50051"]).is_ok(),
+            "loopback"
+        );
+        assert!(
+            exposed(&["gw", "--listen", "0.0.0.0:50051"]).is_ok(),
+            "pass-through holds no key"
+        );
+        let allowed = [
+            "gw",
+            "--seam-api-key",
+            "k",
+            "--listen",
+            "0.0.0.0:50051",
+            "--allow-unauthenticated-callers",
+        ];
+        assert!(exposed(&allowed).is_ok());
     }
 
     #[test]

@@ -22,9 +22,12 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     init_logging(config.log_format);
-    if let Err(e) = config.resolve_seam_api_key() {
+    if let Err(e) = config.resolve_seam_api_key().and_then(|()| config.check_exposure()) {
         tracing::error!(error = %e, "cannot start");
         return ExitCode::FAILURE;
+    }
+    if config.allow_unauthenticated_callers && !config.pass_through() && !config.listen.ip().is_loopback() {
+        tracing::warn!(listen = %config.listen, "serving other hosts with a Seam key and no caller authentication (--allow-unauthenticated-callers)");
     }
     if matches.value_source("seam_api_key") == Some(ValueSource::CommandLine) && !config.pass_through() {
         tracing::warn!(

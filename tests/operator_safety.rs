@@ -169,6 +169,10 @@ async fn help_documents_every_limit_with_its_environment_name() {
     for (flag, env) in [
         ("--seam-api-key-file", "SEAM_GATEWAY_SEAM_API_KEY_FILE"),
         ("--admin-listen", "SEAM_GATEWAY_ADMIN_LISTEN"),
+        (
+            "--allow-unauthenticated-callers",
+            "SEAM_GATEWAY_ALLOW_UNAUTHENTICATED_CALLERS",
+        ),
         ("--max-upstream-body-bytes", "SEAM_GATEWAY_MAX_UPSTREAM_BODY_BYTES"),
         ("--max-retry-after", "SEAM_GATEWAY_MAX_RETRY_AFTER"),
         ("--max-id-bytes", "SEAM_GATEWAY_MAX_ID_BYTES"),
@@ -185,4 +189,50 @@ async fn help_documents_every_limit_with_its_environment_name() {
         assert!(help.contains(flag), "--help lacks {flag}");
         assert!(help.contains(env), "--help lacks {env}");
     }
+}
+
+#[tokio::test]
+async fn a_key_beyond_loopback_without_caller_authentication_refuses_to_start() {
+    let output = tokio::process::Command::new(support::process::BINARY)
+        .args(["--listen", "0.0.0.0:0", "--log-format", "json"])
+        .env("SEAM_API_KEY", API_KEY)
+        .env("SEAM_ENDPOINT", "http://127.0.0.1:1")
+        .env_remove("SEAM_GATEWAY_ALLOW_UNAUTHENTICATED_CALLERS")
+        .output()
+        .await
+        .expect("run the gateway");
+    assert!(!output.status.success(), "it must not start");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for names in ["--allow-unauthenticated-callers", "--tls-client-ca", "--jwt-jwks"] {
+        assert!(printed.contains(names), "the refusal names {names}: {printed}");
+    }
+    assert!(!printed.contains(API_KEY));
+
+    // Said on purpose, it starts, and warns.
+    let mut allowed = tokio::process::Command::new(support::process::BINARY)
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--log-format",
+            "json",
+            "--allow-unauthenticated-callers",
+        ])
+        .env("SEAM_API_KEY", API_KEY)
+        .env("SEAM_ENDPOINT", "http://127.0.0.1:1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the gateway");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(allowed.stdout.take().unwrap()));
+    let (mut warned, mut ready) = (false, false);
+    while !ready {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("a log line within 20 s")
+            .expect("read")
+            .expect("the gateway runs");
+        warned |= line.contains("no caller authentication");
+        ready |= line.contains("ready to serve gRPC");
+    }
+    assert!(warned, "the risk is stated in the log");
 }
