@@ -16,9 +16,10 @@ pub use secrecy::ExposeSecret;
 #[derive(Parser, Clone)]
 #[command(name = "seam-grpc-gateway", version, about, long_about = None)]
 pub struct Config {
-    /// Address to serve gRPC on. The default is loopback only. The gateway does
-    /// not authenticate its callers yet: with a Seam key it refuses to listen
-    /// beyond loopback unless --allow-unauthenticated-callers is given.
+    /// Address to serve gRPC on. The default is loopback only. Beyond loopback
+    /// (e.g. 0.0.0.0:50051) a gateway holding a Seam key needs a way to know its
+    /// callers, --tls-client-ca (mutual TLS) or --jwt-jwks (JWT), or it refuses
+    /// to start; --allow-unauthenticated-callers overrides that.
     #[arg(long, env = "SEAM_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
@@ -28,6 +29,67 @@ pub struct Config {
     /// nothing else in.
     #[arg(long, env = "SEAM_GATEWAY_ALLOW_UNAUTHENTICATED_CALLERS")]
     pub allow_unauthenticated_callers: bool,
+
+    /// Serve gRPC over TLS with this certificate chain (PEM, leaf first).
+    /// With --tls-key. Re-read when the files change and on SIGHUP: new
+    /// connections get the new certificate; a broken new pair is refused
+    /// (logged) and the old one stays.
+    #[arg(long, env = "SEAM_GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SEAM_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: callers must present a certificate signed by one of these
+    /// CAs (PEM bundle). Needs --tls-cert. The caller's identity is the
+    /// certificate's first URI SAN (SPIFFE ID), else its first DNS SAN, else
+    /// its subject CN. An untrusted certificate is refused at the handshake; a
+    /// connection without a certificate may use health and reflection only.
+    #[arg(long, env = "SEAM_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// How often the TLS files are checked for changes (cert-manager and
+    /// similar rewrite them in place). SIGHUP checks at once.
+    #[arg(long, env = "SEAM_GATEWAY_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// Accept callers that send `authorization: Bearer <JWT>`, verified
+    /// against this JWKS: a file, or an http(s) URL (fetched at start, again
+    /// when a token names an unknown key id, and every
+    /// --jwt-jwks-refresh-interval). RS256, ES256, EdDSA. The caller is the
+    /// token's `sub`. Needs --jwt-issuer and --jwt-audience. In pass-through
+    /// mode the caller's Seam credential then moves to `seam-authorization`.
+    #[arg(long, env = "SEAM_GATEWAY_JWT_JWKS", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwt_jwks: Option<String>,
+
+    /// The `iss` every JWT must carry.
+    #[arg(long, env = "SEAM_GATEWAY_JWT_ISSUER", requires = "jwt_jwks")]
+    pub jwt_issuer: Option<String>,
+
+    /// The `aud` every JWT must carry (one of its audiences).
+    #[arg(long, env = "SEAM_GATEWAY_JWT_AUDIENCE", requires = "jwt_jwks")]
+    pub jwt_audience: Option<String>,
+
+    /// Clock skew allowed when checking a JWT's `exp` and `nbf`.
+    #[arg(long, env = "SEAM_GATEWAY_JWT_CLOCK_SKEW", default_value = "30s", value_parser = parse_duration)]
+    pub jwt_clock_skew: Duration,
+
+    /// The least time between two fetches of the JWKS caused by tokens with
+    /// unknown key ids, so that made-up key ids cannot hammer the issuer.
+    #[arg(long, env = "SEAM_GATEWAY_JWT_JWKS_MIN_REFETCH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub jwt_jwks_min_refetch_interval: Duration,
+
+    /// How often the JWKS is fetched again regardless, so that a key the
+    /// issuer withdrew stops being accepted.
+    #[arg(long, env = "SEAM_GATEWAY_JWT_JWKS_REFRESH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub jwt_jwks_refresh_interval: Duration,
+
+    /// How many verified JWTs are remembered (until each expires), so that a
+    /// caller sending the same token on every call pays a lookup, not a
+    /// signature check.
+    #[arg(long, env = "SEAM_GATEWAY_JWT_CACHE_ENTRIES", default_value_t = 10_000)]
+    pub jwt_cache_entries: usize,
 
     /// Address of the admin listener for operators (`/metrics`, `/healthz`,
     /// `/readyz`); off when unset. Never the gRPC address.
@@ -141,7 +203,8 @@ pub struct Config {
     #[arg(long, env = "SEAM_GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// A connection that has not sent the HTTP/2 preface this long after it
+    /// A connection that has not finished its TLS handshake (with --tls-cert)
+    /// and sent the HTTP/2 preface this long after it
     /// was accepted is closed.
     #[arg(long, env = "SEAM_GATEWAY_HANDSHAKE_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
@@ -194,6 +257,17 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("allow_unauthenticated_callers", &self.allow_unauthenticated_callers)
             .field("admin_listen", &self.admin_listen)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_client_ca", &self.tls_client_ca)
+            .field("tls_reload_interval", &self.tls_reload_interval)
+            .field("jwt_jwks", &self.jwt_jwks)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_clock_skew", &self.jwt_clock_skew)
+            .field("jwt_jwks_min_refetch_interval", &self.jwt_jwks_min_refetch_interval)
+            .field("jwt_jwks_refresh_interval", &self.jwt_jwks_refresh_interval)
+            .field("jwt_cache_entries", &self.jwt_cache_entries)
             .field("seam_endpoint", &self.seam_endpoint)
             .field("seam_api_key", &self.seam_api_key.as_ref().map(|_| "[set]"))
             .field("seam_api_key_file", &self.seam_api_key_file)
@@ -255,16 +329,26 @@ impl Config {
     /// loopback, with no way to tell its callers apart, would open every door
     /// to whoever reaches it. It refuses, unless told to accept that.
     pub fn check_exposure(&self) -> Result<(), String> {
-        if self.pass_through() || self.listen.ip().is_loopback() || self.allow_unauthenticated_callers {
+        if self.pass_through()
+            || self.listen.ip().is_loopback()
+            || self.identity_method_configured()
+            || self.allow_unauthenticated_callers
+        {
             return Ok(());
         }
         Err(format!(
             "refusing to listen on {} with a Seam key and no caller authentication: any host that reaches it \
-             could lock and unlock every door the key opens. Listen on loopback (127.0.0.1), or pass \
-             --allow-unauthenticated-callers behind a network policy. (Caller identity with mutual TLS \
-             --tls-client-ca or JWT --jwt-jwks is not available in this version yet.)",
+             could lock and unlock every door the key opens. Authenticate callers with mutual TLS \
+             (--tls-cert, --tls-key and --tls-client-ca) or with JWTs (--jwt-jwks, --jwt-issuer, \
+             --jwt-audience), listen on loopback (127.0.0.1), or pass --allow-unauthenticated-callers \
+             behind a network policy.",
             self.listen
         ))
+    }
+
+    /// Whether callers prove who they are (mutual TLS or JWT).
+    pub fn identity_method_configured(&self) -> bool {
+        self.tls_client_ca.is_some() || self.jwt_jwks.is_some()
     }
 
     /// Whether calls carry their own Seam credential (no gateway key).
@@ -382,6 +466,53 @@ mod tests {
             "--allow-unauthenticated-callers",
         ];
         assert!(exposed(&allowed).is_ok());
+        let mutual_tls = [
+            "gw",
+            "--seam-api-key",
+            "k",
+            "--listen",
+            "0.0.0.0:50051",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ];
+        assert!(exposed(&mutual_tls).is_ok(), "mutual TLS names the callers");
+        let server_tls_only = &mutual_tls[..mutual_tls.len() - 2];
+        assert!(
+            exposed(server_tls_only).is_err(),
+            "TLS without client certificates names nobody"
+        );
+        let jwt = [
+            "gw",
+            "--seam-api-key",
+            "k",
+            "--listen",
+            "0.0.0.0:50051",
+            "--jwt-jwks",
+            "jwks.json",
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a",
+        ];
+        assert!(exposed(&jwt).is_ok(), "JWTs name the callers");
+    }
+
+    #[test]
+    fn jwt_needs_issuer_and_audience() {
+        assert!(Config::try_parse_from(["gw", "--jwt-jwks", "jwks.json"]).is_err());
+        assert!(Config::try_parse_from(["gw", "--jwt-jwks", "j", "--jwt-issuer", "i"]).is_err());
+        assert!(
+            Config::try_parse_from(["gw", "--tls-client-ca", "ca.pem"]).is_err(),
+            "mutual TLS needs TLS"
+        );
+        assert!(
+            Config::try_parse_from(["gw", "--tls-cert", "c.pem"]).is_err(),
+            "a certificate needs its key"
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! The source is laid out by concern: `server/` (listener, limits, layer
 //! stack), `api/` (one file per gRPC service), `seam/` (Seam's HTTP API),
 //! `attempts/` (pollers, request ids), `events/` (the shared tail and the event
-//! order), `polling/` (what pollers and tails share), `identity/` (whose Seam
-//! credential a call uses), `wire/` (protobuf encoding), `observe/` (logs).
+//! order), `polling/` (what pollers and tails share), `identity/` (who is calling,
+//! and whose Seam credential a call uses), `wire/` (protobuf encoding),
+//! `observe/` (logs, metrics, traces).
 
 mod api;
 mod attempts;
@@ -39,9 +40,13 @@ use crate::api::{Gateway, RequestLimits};
 use crate::attempts::pollers::{AttemptWatcher, PollSchedule};
 use crate::attempts::request_ids::RequestIds;
 use crate::events::tail::EventTails;
+use crate::identity::caller_layer::IdentityMethods;
+use crate::identity::jwks::JwksLocation;
+use crate::identity::jwt::{JwtSettings, JwtVerifier};
 use crate::identity::seam_credential::CredentialSource;
 use crate::polling::budget::PollBudgets;
 use crate::seam::{SeamClient, SeamClientOptions};
+use crate::server::tls::{ServerTls, TlsFiles};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug)]
@@ -52,6 +57,8 @@ pub enum ServeError {
     Admin(std::net::SocketAddr, std::io::Error),
     /// The reflection service could not read the descriptor set.
     Reflection(tonic_reflection::server::Error),
+    /// The TLS files or the JWKS could not be loaded.
+    Identity(String),
 }
 
 impl std::fmt::Display for ServeError {
@@ -60,6 +67,7 @@ impl std::fmt::Display for ServeError {
             ServeError::SeamClient(e) => write!(f, "cannot build the Seam HTTP client: {e}"),
             ServeError::Admin(address, e) => write!(f, "cannot listen on the admin address {address}: {e}"),
             ServeError::Reflection(e) => write!(f, "cannot build gRPC reflection: {e}"),
+            ServeError::Identity(e) => f.write_str(e),
         }
     }
 }
@@ -76,6 +84,18 @@ pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (_no_reloads, reloads) = watch::channel(0);
+    serve_with_reloads(config, listener, shutdown, reloads).await
+}
+
+/// [`serve`], re-reading the files it was given (TLS certificate and key)
+/// whenever `reloads` changes: the binary bumps it on SIGHUP.
+pub async fn serve_with_reloads(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    reloads: watch::Receiver<u64>,
 ) -> Result<(), ServeError> {
     let seam = SeamClient::new(SeamClientOptions {
         endpoint: config.seam_endpoint.clone(),
@@ -126,7 +146,61 @@ pub async fn serve(
         }
         tokio::spawn(server::admin::serve(admin, stopping_rx.clone()));
     }
-    let credentials = CredentialSource::new(config.seam_api_key.as_ref().map(|key| key.expose_secret()));
+    let authentication = authentication(&config, reloads, &stopping_rx).await?;
     let signals = server::ShutdownSignals { stopping, aborting };
-    server::serve(&config, gateway, credentials, signals, listener, shutdown).await
+    server::serve(&config, gateway, authentication, signals, listener, shutdown).await
+}
+
+/// Loads what authenticates calls (TLS files, JWKS) and starts what keeps
+/// it current.
+async fn authentication(
+    config: &Config,
+    reloads: watch::Receiver<u64>,
+    stopping: &watch::Receiver<bool>,
+) -> Result<server::Authentication, ServeError> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(certificate), Some(key)) => {
+            let tls = Arc::new(
+                ServerTls::load(TlsFiles {
+                    certificate: certificate.clone(),
+                    key: key.clone(),
+                    client_ca: config.tls_client_ca.clone(),
+                })
+                .map_err(ServeError::Identity)?,
+            );
+            tokio::spawn(tls.clone().watch(config.tls_reload_interval, reloads, stopping.clone()));
+            Some(tls)
+        }
+        _ => None,
+    };
+    let jwt = match &config.jwt_jwks {
+        Some(jwks) => {
+            let verifier = JwtVerifier::start(JwtSettings {
+                jwks: JwksLocation::parse(jwks),
+                issuer: config.jwt_issuer.clone().unwrap_or_default(),
+                audience: config.jwt_audience.clone().unwrap_or_default(),
+                clock_skew: config.jwt_clock_skew,
+                min_refetch_interval: config.jwt_jwks_min_refetch_interval,
+                refresh_interval: config.jwt_jwks_refresh_interval,
+                cache_entries: config.jwt_cache_entries,
+            })
+            .await
+            .map_err(ServeError::Identity)?;
+            tokio::spawn(verifier.clone().refresh_periodically(stopping.clone()));
+            Some(verifier)
+        }
+        None => None,
+    };
+    let seam_credentials = CredentialSource::new(
+        config.seam_api_key.as_ref().map(|key| key.expose_secret()),
+        jwt.is_some(),
+    );
+    Ok(server::Authentication {
+        tls,
+        callers: IdentityMethods {
+            mutual_tls: config.tls_client_ca.is_some(),
+            jwt,
+        },
+        seam_credentials,
+    })
 }

@@ -26,7 +26,14 @@ fn main() -> ExitCode {
         tracing::error!(error = %e, "cannot start");
         return ExitCode::FAILURE;
     }
-    if config.allow_unauthenticated_callers && !config.pass_through() && !config.listen.ip().is_loopback() {
+    if config.jwt_jwks.is_some() && config.tls_cert.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(listen = %config.listen, "JWTs travel in clear text without --tls-cert: anyone on the path can replay them");
+    }
+    if config.allow_unauthenticated_callers
+        && !config.pass_through()
+        && !config.listen.ip().is_loopback()
+        && !config.identity_method_configured()
+    {
         tracing::warn!(listen = %config.listen, "serving other hosts with a Seam key and no caller authentication (--allow-unauthenticated-callers)");
     }
     if matches.value_source("seam_api_key") == Some(ValueSource::CommandLine) && !config.pass_through() {
@@ -60,7 +67,9 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match seam_grpc_gateway::serve(config, listener, shutdown_signal()).await {
+    let (reload, reloads) = tokio::sync::watch::channel(0_u64);
+    tokio::spawn(forward_hangups(reload));
+    match seam_grpc_gateway::serve_with_reloads(config, listener, shutdown_signal(), reloads).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "gateway stopped");
@@ -92,6 +101,19 @@ fn raise_open_files_limit() {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "cannot raise the open-files limit");
     }
+}
+
+/// SIGHUP asks the gateway to re-read its files (TLS certificate and key).
+async fn forward_hangups(reload: tokio::sync::watch::Sender<u64>) {
+    #[cfg(unix)]
+    if let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: re-reading files");
+            reload.send_modify(|count| *count += 1);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reload;
 }
 
 /// Completes on the first SIGINT or SIGTERM.

@@ -11,14 +11,7 @@ use support::scripted_upstream::{CannedResponse, ScriptedUpstream};
 use support::{API_KEY, FakeSeam, LOCK_1};
 
 async fn admin_address(gateway: &GatewayProcess) -> String {
-    let line = gateway
-        .wait_for_line(
-            "admin listener ready (/metrics, /healthz, /readyz)",
-            Duration::from_secs(5),
-            |_| true,
-        )
-        .await;
-    line["fields"]["address"].as_str().expect("address").to_owned()
+    gateway.admin_address().await
 }
 
 async fn get(url: &str) -> (u16, String) {

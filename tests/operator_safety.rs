@@ -185,9 +185,37 @@ async fn help_documents_every_limit_with_its_environment_name() {
         ("--idle-timeout", "SEAM_GATEWAY_IDLE_TIMEOUT"),
         ("--max-connection-age", "SEAM_GATEWAY_MAX_CONNECTION_AGE"),
         ("--max-connection-age-grace", "SEAM_GATEWAY_MAX_CONNECTION_AGE_GRACE"),
+        ("--tls-cert", "SEAM_GATEWAY_TLS_CERT"),
+        ("--tls-key", "SEAM_GATEWAY_TLS_KEY"),
+        ("--tls-client-ca", "SEAM_GATEWAY_TLS_CLIENT_CA"),
+        ("--tls-reload-interval", "SEAM_GATEWAY_TLS_RELOAD_INTERVAL"),
+        ("--jwt-jwks", "SEAM_GATEWAY_JWT_JWKS"),
+        ("--jwt-issuer", "SEAM_GATEWAY_JWT_ISSUER"),
+        ("--jwt-audience", "SEAM_GATEWAY_JWT_AUDIENCE"),
+        ("--jwt-clock-skew", "SEAM_GATEWAY_JWT_CLOCK_SKEW"),
+        (
+            "--jwt-jwks-min-refetch-interval",
+            "SEAM_GATEWAY_JWT_JWKS_MIN_REFETCH_INTERVAL",
+        ),
+        ("--jwt-jwks-refresh-interval", "SEAM_GATEWAY_JWT_JWKS_REFRESH_INTERVAL"),
+        ("--jwt-cache-entries", "SEAM_GATEWAY_JWT_CACHE_ENTRIES"),
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         assert!(help.contains(env), "--help lacks {env}");
+    }
+    // Where --help mentions listening on every interface, it says what that takes.
+    let listen_help = help
+        .split("--listen <LISTEN>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .expect("--listen is documented");
+    if listen_help.contains("0.0.0.0") {
+        for needed in ["--tls-client-ca", "--jwt-jwks", "--allow-unauthenticated-callers"] {
+            assert!(
+                listen_help.contains(needed),
+                "--listen's help lacks {needed}: {listen_help}"
+            );
+        }
     }
 }
 

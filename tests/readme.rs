@@ -1,8 +1,9 @@
-//! The grpcurl walkthrough (docs/walkthrough.md), executed: every `$ grpcurl …`
-//! line between the walkthrough markers runs against a fresh gateway and Seam's
+//! The grpcurl walkthroughs (docs/walkthrough.md), executed: every `$ grpcurl …`
+//! line between a walkthrough's markers runs against a fresh gateway and Seam's
 //! fake, and its output must be what the document shows (with times, Seam request
 //! ids and page tokens written as <time>, <request-id> and <token>). The
-//! document cannot drift.
+//! document cannot drift. The mutual-TLS walkthrough runs `scripts/dev-certs`
+//! first, as the document says, and serves with the certificates it made.
 mod support;
 
 use std::path::PathBuf;
@@ -12,17 +13,20 @@ use support::{FakeSeam, Gateway, repo_root};
 
 const BEGIN: &str = "<!-- walkthrough:begin -->";
 const END: &str = "<!-- walkthrough:end -->";
+const MTLS_BEGIN: &str = "<!-- walkthrough-mtls:begin -->";
+const MTLS_END: &str = "<!-- walkthrough-mtls:end -->";
 const DOCUMENTED_ADDRESS: &str = "127.0.0.1:50051";
+const DOCUMENTED_CERTS: &str = "target/dev-certs";
 
 struct Step {
     command: String,
     expected: String,
 }
 
-fn walkthrough_steps() -> Vec<Step> {
+fn walkthrough_steps(begin: &str, end: &str) -> Vec<Step> {
     let readme = std::fs::read_to_string(repo_root().join("docs/walkthrough.md")).expect("docs/walkthrough.md");
-    let start = readme.find(BEGIN).expect("the document has a walkthrough") + BEGIN.len();
-    let end = readme[start..].find(END).expect("the walkthrough ends") + start;
+    let start = readme.find(begin).expect("the document has the walkthrough") + begin.len();
+    let end = readme[start..].find(end).expect("the walkthrough ends") + start;
     let mut steps: Vec<Step> = Vec::new();
     let mut in_block = false;
     for line in readme[start..end].lines() {
@@ -105,10 +109,38 @@ fn replace_after(line: &str, prefix: &str, rest: impl Fn(char) -> bool, replacem
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_walkthrough_prints_what_the_readme_shows() {
-    let steps = walkthrough_steps();
+    let steps = walkthrough_steps(BEGIN, END);
     assert!(steps.len() >= 7, "the walkthrough has its steps");
     let fake = FakeSeam::start().await;
     let gateway = Gateway::start(&fake.url).await;
+    run_steps(&steps, &gateway.addr.to_string(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mutual_tls_walkthrough_prints_what_it_shows() {
+    let steps = walkthrough_steps(MTLS_BEGIN, MTLS_END);
+    assert!(steps.len() >= 3, "the walkthrough has its steps");
+    let certs = support::pki::TempFiles::new("dev-certs");
+    let made = tokio::process::Command::new(repo_root().join("scripts/dev-certs"))
+        .arg(&certs.dir)
+        .output()
+        .await
+        .expect("run scripts/dev-certs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let fake = FakeSeam::start().await;
+    let mut config = seam_grpc_gateway::Config::for_endpoint(&fake.url);
+    config.seam_api_key = Some(support::API_KEY.to_owned().into());
+    config.tls_cert = Some(certs.dir.join("server.crt"));
+    config.tls_key = Some(certs.dir.join("server.key"));
+    config.tls_client_ca = Some(certs.dir.join("ca.crt"));
+    let gateway = Gateway::start_with(config).await;
+    let certs_dir = certs.dir.display().to_string();
+    run_steps(&steps, &gateway.addr.to_string(), &[(DOCUMENTED_CERTS, &certs_dir)]).await;
+}
+
+/// Runs each grpcurl step against `address` (and with `replacements` made in
+/// the command) and compares what it prints with what the document shows.
+async fn run_steps(steps: &[Step], address: &str, replacements: &[(&str, &str)]) {
     let grpcurl_dir = tool("grpcurl")
         .parent()
         .map(PathBuf::from)
@@ -119,13 +151,16 @@ async fn the_readme_walkthrough_prints_what_the_readme_shows() {
     };
 
     let mut mismatches = Vec::new();
-    for step in &steps {
+    for step in steps {
         assert!(
             step.command.starts_with("grpcurl "),
             "only grpcurl commands: {}",
             step.command
         );
-        let command = step.command.replace(DOCUMENTED_ADDRESS, &gateway.addr.to_string());
+        let mut command = step.command.replace(DOCUMENTED_ADDRESS, address);
+        for (documented, actual) in replacements {
+            command = command.replace(documented, actual);
+        }
         let output = tokio::process::Command::new("bash")
             .arg("-c")
             .arg(format!("{command} 2>&1"))

@@ -10,11 +10,14 @@
 //!   gateway's log telling failed gRPC statuses) against the same request sent
 //!   straight to the upstream (h2load over HTTP/1.1 keep-alive), at
 //!   concurrency 1, 16 and 64.
+//! - Caller identity (`identity.rs`): `GetLock` at concurrency 1 over
+//!   plaintext, TLS, mutual TLS and TLS + JWT, and the cost of a handshake.
 //! - Open streams: 10,000 `WatchActionAttempt` streams over a few HTTP/2
 //!   connections on one pending attempt; memory per stream, idle CPU, upstream
 //!   polls; then the attempt completes and every caller's final message is timed
 //!   from the moment the upstream first answered "success".
 
+mod identity;
 mod load;
 mod minimal_hop;
 mod process;
@@ -180,6 +183,9 @@ pub(crate) async fn bench() {
         ));
     }
 
+    let (identity, identity_ok) = identity::identity_report(&settings, &upstream).await;
+    report.extend(identity);
+
     let mut all_streams = Vec::new();
     for worker_threads in [Some(1), None] {
         all_streams.push(streams_run(&settings, upstream.clone(), worker_threads).await);
@@ -232,6 +238,7 @@ pub(crate) async fn bench() {
         std::fs::write(path, updated).expect("write the report");
     }
     assert!(unary_ok, "every unary call succeeded, both ways");
+    assert!(identity_ok, "every call succeeded over every transport");
     assert!(
         all_streams.iter().all(|r| r.failures == 0),
         "every stream got its final message"

@@ -3,7 +3,17 @@
 // streamed status, and prints the ErrorInfo reason of a failed call.
 //
 //   npm ci && node client.js 127.0.0.1:50051 august_device_1
+//
+// Over TLS (--ca-cert), with a client certificate (mutual TLS: --client-cert,
+// --client-key) and/or a JWT read from a file on every call (--token-file, e.g.
+// a Kubernetes projected service-account token, which the kubelet renews):
+//
+//   node client.js gateway:50051 --ca-cert ca.crt --client-cert frontdesk.crt \
+//     --client-key frontdesk.key --token-file token.jwt
 'use strict'
+
+const fs = require('node:fs')
+const { parseArgs } = require('node:util')
 
 const path = require('node:path')
 const grpc = require('@grpc/grpc-js')
@@ -68,11 +78,44 @@ function lockDoor(client, device_id) {
   })
 }
 
+// Plaintext, or TLS with the optional client certificate and JWT.
+function credentialsFor(options) {
+  if (!options['ca-cert']) {
+    if (options['client-cert'] || options['token-file']) {
+      throw new Error('--client-cert and --token-file need TLS (--ca-cert)')
+    }
+    return grpc.credentials.createInsecure()
+  }
+  const read = (file) => (file ? fs.readFileSync(file) : null)
+  const tls = grpc.credentials.createSsl(
+    read(options['ca-cert']),
+    read(options['client-key']),
+    read(options['client-cert']),
+  )
+  const tokenFile = options['token-file']
+  if (!tokenFile) return tls
+  const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+    const metadata = new grpc.Metadata()
+    metadata.add('authorization', `Bearer ${fs.readFileSync(tokenFile, 'utf8').trim()}`)
+    callback(null, metadata)
+  })
+  return grpc.credentials.combineChannelCredentials(tls, bearer)
+}
+
 async function main() {
-  const target = process.argv[2] || '127.0.0.1:50051'
-  const deviceId = process.argv[3] || 'august_device_1'
-  const missingDeviceId = process.argv[4] || 'no_such_lock'
-  const client = new seam.LockService(target, grpc.credentials.createInsecure())
+  const { values: options, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      'ca-cert': { type: 'string' },
+      'client-cert': { type: 'string' },
+      'client-key': { type: 'string' },
+      'token-file': { type: 'string' },
+    },
+  })
+  const target = positionals[0] || '127.0.0.1:50051'
+  const deviceId = positionals[1] || 'august_device_1'
+  const missingDeviceId = positionals[2] || 'no_such_lock'
+  const client = new seam.LockService(target, credentialsFor(options))
   try {
     await listLocks(client)
     await lockDoor(client, deviceId)

@@ -3,6 +3,13 @@ lists locks, locks a door while printing each streamed status, and prints the
 ErrorInfo reason of a failed call.
 
     ./generate.sh && python client.py --target 127.0.0.1:50051 --device-id august_device_1
+
+Over TLS (--ca-cert), with a client certificate (mutual TLS: --client-cert,
+--client-key) and/or a JWT read from a file on every call (--token-file, e.g. a
+Kubernetes projected service-account token, which the kubelet renews):
+
+    python client.py --target gateway:50051 --ca-cert ca.crt \
+        --client-cert frontdesk.crt --client-key frontdesk.key --token-file token.jwt
 """
 
 import argparse
@@ -50,14 +57,43 @@ def error_reason(error):
     return None, {}
 
 
+def channel_for(args):
+    """A plaintext channel, or TLS with the optional client certificate and JWT."""
+    if not args.ca_cert:
+        if args.client_cert or args.token_file:
+            sys.exit("--client-cert and --token-file need TLS (--ca-cert)")
+        return grpc.insecure_channel(args.target)
+    read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca_cert),
+        private_key=read(args.client_key),
+        certificate_chain=read(args.client_cert),
+    )
+    if args.token_file:
+        token_file = Path(args.token_file)
+
+        class BearerToken(grpc.AuthMetadataPlugin):
+            def __call__(self, context, callback):
+                callback((("authorization", "Bearer " + token_file.read_text().strip()),), None)
+
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.metadata_call_credentials(BearerToken())
+        )
+    return grpc.secure_channel(args.target, credentials)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", default="127.0.0.1:50051")
     parser.add_argument("--device-id", default="august_device_1")
     parser.add_argument("--missing-device-id", default="no_such_lock")
+    parser.add_argument("--ca-cert", help="PEM CA bundle that signed the gateway's certificate (enables TLS)")
+    parser.add_argument("--client-cert", help="PEM client certificate, for mutual TLS")
+    parser.add_argument("--client-key", help="PEM key of --client-cert")
+    parser.add_argument("--token-file", help="file holding a JWT, sent as authorization: Bearer")
     args = parser.parse_args()
 
-    with grpc.insecure_channel(args.target) as channel:
+    with channel_for(args) as channel:
         stub = lock_service_pb2_grpc.LockServiceStub(channel)
         list_locks(stub)
         lock_door(stub, args.device_id)

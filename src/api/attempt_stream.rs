@@ -110,10 +110,10 @@ impl<M> Follower<M> {
             if let Some(attempt) = changed_snapshot {
                 self.last_sent_status = Some(attempt.status);
                 self.ended = is_completed(&attempt);
-                if self.ended {
-                    if let Some(accepted_at) = self.command_accepted_at.take() {
-                        metrics::confirmation(accepted_at.elapsed());
-                    }
+                if self.ended
+                    && let Some(accepted_at) = self.command_accepted_at.take()
+                {
+                    metrics::confirmation(accepted_at.elapsed());
                 }
                 return Some(Ok((self.wrap)(attempt)));
             }

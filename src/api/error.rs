@@ -9,6 +9,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::identity::identity_refusal::IdentityRefusal;
 use crate::pb;
 use crate::seam::{UpstreamError, UpstreamFailure};
 
@@ -26,10 +27,14 @@ pub struct GatewayError {
 pub enum ErrorKind {
     /// A request field is invalid; nothing was sent to Seam.
     InvalidArgument { field: &'static str, description: String },
-    /// No Seam credential: the gateway has none and the call carried none.
-    MissingCredential,
-    /// The `authorization` metadata is not `Bearer <token>`.
-    MalformedCredential,
+    /// No Seam credential: the gateway has none and the call carried none in
+    /// `header` (`authorization`, or `seam-authorization` when JWTs identify
+    /// callers).
+    MissingCredential { header: &'static str },
+    /// The `header` metadata is not `Bearer <token>`.
+    MalformedCredential { header: &'static str },
+    /// The caller has no valid identity (mutual TLS, JWT).
+    Unauthenticated(IdentityRefusal),
     /// Seam answered OK but without the object (e.g. `/events/get` with no event).
     NotFound { what: &'static str },
     /// A Seam call failed.
@@ -105,18 +110,28 @@ impl From<GatewayError> for Status {
             ErrorKind::InvalidArgument { field, description } => {
                 details.add_bad_request_violation(field, description.clone());
                 info.insert("field".into(), field.into());
-                (Code::InvalidArgument, "INVALID_ARGUMENT".to_owned(), format!("{field}: {description}"))
+                (
+                    Code::InvalidArgument,
+                    "INVALID_ARGUMENT".to_owned(),
+                    format!("{field}: {description}"),
+                )
             }
-            ErrorKind::MissingCredential => (
+            ErrorKind::MissingCredential { header } => (
                 Code::Unauthenticated,
                 "MISSING_CREDENTIAL".to_owned(),
-                "no Seam credential: the gateway has no SEAM_API_KEY, so send `authorization: Bearer <Seam API key>` metadata"
-                    .to_owned(),
+                format!(
+                    "no Seam credential: the gateway has no SEAM_API_KEY, so send `{header}: Bearer <Seam API key>` metadata"
+                ),
             ),
-            ErrorKind::MalformedCredential => (
+            ErrorKind::MalformedCredential { header } => (
                 Code::Unauthenticated,
                 "MALFORMED_CREDENTIAL".to_owned(),
-                "the `authorization` metadata must be `Bearer <Seam credential>`".to_owned(),
+                format!("the `{header}` metadata must be `Bearer <Seam credential>`"),
+            ),
+            ErrorKind::Unauthenticated(refusal) => (
+                Code::Unauthenticated,
+                refusal.reason().to_owned(),
+                refusal.message().to_owned(),
             ),
             ErrorKind::NotFound { what } => (
                 Code::NotFound,
@@ -144,7 +159,11 @@ impl From<GatewayError> for Status {
             }
             ErrorKind::DeviceOffline { device_errors } => {
                 add_device_errors(&mut details, &mut info, &device_errors);
-                details.add_precondition_failure_violation("DEVICE_STATE", "online", "the device reports itself offline");
+                details.add_precondition_failure_violation(
+                    "DEVICE_STATE",
+                    "online",
+                    "the device reports itself offline",
+                );
                 (
                     Code::FailedPrecondition,
                     "DEVICE_OFFLINE".to_owned(),

@@ -27,9 +27,9 @@ use crate::seam::Credential;
 /// The Seam credential the call acts with, put into the request by the
 /// server's layer stack (`identity::seam_credential_layer`).
 pub(crate) fn seam_credential<T>(request: &tonic::Request<T>) -> Result<Credential, GatewayError> {
-    request
-        .extensions()
-        .get::<Credential>()
-        .cloned()
-        .ok_or_else(|| GatewayError::new(crate::api::error::ErrorKind::MissingCredential))
+    request.extensions().get::<Credential>().cloned().ok_or_else(|| {
+        GatewayError::new(crate::api::error::ErrorKind::MissingCredential {
+            header: crate::identity::seam_credential::AUTHORIZATION,
+        })
+    })
 }

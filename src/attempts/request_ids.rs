@@ -188,10 +188,10 @@ impl Remembered {
         };
         // Only if the entry is the one queued at that time (it may have been
         // replaced by a newer acceptance, queued again).
-        if self.accepted.get(&key).is_some_and(|(inserted, _)| *inserted == at) {
-            if let Some((_, attempt_id)) = self.accepted.remove(&key) {
-                self.bytes -= entry_bytes(&key, &attempt_id);
-            }
+        if self.accepted.get(&key).is_some_and(|(inserted, _)| *inserted == at)
+            && let Some((_, attempt_id)) = self.accepted.remove(&key)
+        {
+            self.bytes -= entry_bytes(&key, &attempt_id);
         }
         true
     }

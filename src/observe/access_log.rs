@@ -4,7 +4,9 @@
 //! left before. Only the gateway's own API is logged (`/seam.v1.`); health
 //! checks and reflection are not, so that probes do not flood the log.
 //!
-//! The line: `method`, `code`, `latency_us` and Seam's request id
+//! The line: `method`, `code`, `latency_us`, the caller (`caller` and
+//! `auth_method`, from the [`Caller`] the caller layer puts into the response;
+//! `-` when the call was refused, with the refusal's `reason`), Seam's request id
 //! (`seam_request_id`, from the `seam-request-id` metadata of the response or
 //! of its status; `-` when none) and `trace_id` (`observe::trace_context`:
 //! the caller's `traceparent`, or a new trace, set for the call's future). The
@@ -21,6 +23,8 @@ use tower::{Layer, Service};
 
 use super::metrics::RpcLabels;
 use super::trace_context::{TRACEPARENT, TraceContext};
+use crate::identity::caller::Caller;
+use crate::identity::identity_refusal::IdentityRefusal;
 
 /// The path prefix of the calls that are logged.
 const LOGGED_PREFIX: &str = "/seam.v1.";
@@ -77,6 +81,8 @@ where
             trace_id: trace.trace_id(),
             started: Instant::now(),
             seam_request_id: None,
+            caller: None,
+            refusal: None,
         });
         let response = trace.scope(self.inner.call(request));
         Box::pin(async move {
@@ -85,6 +91,8 @@ where
                 return Ok(response);
             };
             entry.seam_request_id = seam_request_id(response.headers());
+            entry.caller = response.extensions().get::<Caller>().cloned();
+            entry.refusal = response.extensions().get::<IdentityRefusal>().copied();
             // Trailers-only: the status is in the headers, the call is over.
             if let Some(code) = grpc_code(response.headers()) {
                 entry.write(code);
@@ -107,6 +115,8 @@ struct PendingLine {
     trace_id: String,
     started: Instant,
     seam_request_id: Option<String>,
+    caller: Option<Caller>,
+    refusal: Option<IdentityRefusal>,
 }
 
 impl PendingLine {
@@ -117,12 +127,30 @@ impl PendingLine {
         let latency_us = took.as_micros() as u64;
         let seam_request_id = self.seam_request_id.as_deref().unwrap_or("-");
         let trace_id = self.trace_id;
-        match code {
-            Code::Ok => tracing::info!(method, code = ?code, latency_us, seam_request_id, trace_id, "rpc"),
-            Code::Internal | Code::Unknown | Code::DataLoss => {
-                tracing::error!(method, code = ?code, latency_us, seam_request_id, trace_id, "rpc")
+        // A JWT's `sub` is the issuer's text: no control characters reach the log.
+        let caller: std::borrow::Cow<'_, str> = match &self.caller {
+            None => "-".into(),
+            Some(caller) if caller.principal.chars().any(char::is_control) => {
+                caller.principal.escape_debug().to_string().into()
             }
-            _ => tracing::warn!(method, code = ?code, latency_us, seam_request_id, trace_id, "rpc"),
+            Some(caller) => (*caller.principal).into(),
+        };
+        let caller = caller.as_ref();
+        let auth_method = self.caller.as_ref().map_or("-", |caller| caller.auth_method.as_str());
+        match (code, self.refusal) {
+            (Code::Ok, _) => {
+                tracing::info!(method, code = ?code, latency_us, caller, auth_method, seam_request_id, trace_id, "rpc")
+            }
+            (_, Some(refusal)) => {
+                let reason = refusal.reason();
+                tracing::warn!(method, code = ?code, latency_us, caller, reason, seam_request_id, trace_id, "rpc")
+            }
+            (Code::Internal | Code::Unknown | Code::DataLoss, None) => {
+                tracing::error!(method, code = ?code, latency_us, caller, auth_method, seam_request_id, trace_id, "rpc")
+            }
+            _ => {
+                tracing::warn!(method, code = ?code, latency_us, caller, auth_method, seam_request_id, trace_id, "rpc")
+            }
         }
     }
 }
@@ -145,13 +173,13 @@ impl Body for LoggedBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    if let Some(mut line) = self.line.take() {
-                        if let Some(id) = seam_request_id(trailers) {
-                            line.seam_request_id = Some(id);
-                        }
-                        line.write(grpc_code(trailers).unwrap_or(Code::Unknown));
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(mut line) = self.line.take()
+                {
+                    if let Some(id) = seam_request_id(trailers) {
+                        line.seam_request_id = Some(id);
                     }
+                    line.write(grpc_code(trailers).unwrap_or(Code::Unknown));
                 }
             }
             Poll::Ready(Some(Err(status))) => {

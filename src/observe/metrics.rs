@@ -165,6 +165,24 @@ pub fn confirmation(took: Duration) {
     histogram!("seam_gateway_confirmation_seconds").record(took.as_secs_f64());
 }
 
+/// A TLS handshake the gateway refused or that failed: `untrusted_certificate`
+/// (a client certificate not signed by --tls-client-ca) or `other`.
+pub fn tls_handshake_refused(reason: &'static str) {
+    counter!("seam_gateway_tls_handshake_failures_total", "reason" => reason).increment(1);
+}
+
+/// A call of the API refused for want of a valid identity, by `ErrorInfo`
+/// reason (a fixed set; never the token or the caller).
+pub fn caller_refused(reason: &'static str) {
+    counter!("seam_gateway_unauthenticated_calls_total", "reason" => reason).increment(1);
+}
+
+/// A JWT accepted: `cached` (remembered from an earlier check) or
+/// `verified` (its signature and claims checked now).
+pub fn jwt_accepted(how: &'static str) {
+    counter!("seam_gateway_jwt_accepted_total", "check" => how).increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

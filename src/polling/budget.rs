@@ -130,11 +130,11 @@ impl PollBudget {
     fn grant_next(&self) -> bool {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(Reverse((_, ticket))) = queue.waiting.pop() {
-            if let Some(granted) = queue.grants.remove(&ticket) {
-                if granted.send(()).is_ok() {
-                    metrics::poll_granted();
-                    return true;
-                }
+            if let Some(granted) = queue.grants.remove(&ticket)
+                && granted.send(()).is_ok()
+            {
+                metrics::poll_granted();
+                return true;
             }
         }
         false

@@ -19,9 +19,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// A caller's connection whose writes are never vectored.
+/// A caller's connection (TCP, or TLS over TCP) whose writes are never
+/// vectored. Under TLS it also means fewer, fuller TLS records.
 #[derive(Debug)]
-pub struct CoalescingStream(TcpStream);
+pub struct CoalescingStream<S = TcpStream>(S);
+
+impl<S> CoalescingStream<S> {
+    pub fn new(stream: S) -> Self {
+        Self(stream)
+    }
+}
 
 impl From<TcpStream> for CoalescingStream {
     fn from(stream: TcpStream) -> Self {
@@ -29,13 +36,13 @@ impl From<TcpStream> for CoalescingStream {
     }
 }
 
-impl AsyncRead for CoalescingStream {
+impl<S: AsyncRead + Unpin> AsyncRead for CoalescingStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for CoalescingStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for CoalescingStream<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }

@@ -1,19 +1,25 @@
-//! One caller connection's life: the HTTP/2 handshake deadline, then HTTP/2
-//! until the caller closes it, it sits idle too long, it reaches its maximum
-//! age, or the gateway shuts down. The last three end it gracefully: GOAWAY,
-//! open calls finish, then the connection closes.
+//! One caller connection's life: the handshake deadline (TLS when configured,
+//! then the HTTP/2 preface), then HTTP/2 until the caller closes it, it sits
+//! idle too long, it reaches its maximum age, or the gateway shuts down. The
+//! last three end it gracefully: GOAWAY, open calls finish, then the
+//! connection closes. The identity in a TLS client certificate is added to
+//! every request of the connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower::{Service, ServiceExt};
 
 use super::open_calls::{CountOpenCalls, OpenCalls};
 use super::preface::{HandshakeFailure, read_preface};
+use super::tls::ServerTls;
+use crate::identity::client_certificate::ClientCertificate;
 use crate::observe::metrics;
 use crate::server::coalescing_io::CoalescingStream;
 
@@ -50,8 +56,9 @@ enum GoAway {
 pub async fn serve<S>(
     stream: TcpStream,
     service: S,
+    tls: Option<Arc<ServerTls>>,
     limits: ConnectionLimits,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) where
     S: Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
@@ -61,8 +68,78 @@ pub async fn serve<S>(
     let _permit = permit;
     let _counted = CountedConnection::open();
     let peer = stream.peer_addr().ok();
-    let stream = CoalescingStream::from(stream);
-    let prefaced = match read_preface(stream, limits.handshake_timeout).await {
+    // One deadline for the whole handshake: TLS and the HTTP/2 preface.
+    let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
+    let Some(tls) = tls else {
+        return serve_http2(
+            CoalescingStream::from(stream),
+            None,
+            service,
+            peer,
+            deadline,
+            limits,
+            stopping,
+        )
+        .await;
+    };
+    let stream = match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
+        Err(_) => {
+            tracing::debug!(
+                ?peer,
+                "closed a connection that did not finish the TLS handshake in time"
+            );
+            return;
+        }
+        Ok(Err(e)) => {
+            let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            if let Some(rustls::Error::InvalidCertificate(reason)) = rustls_error {
+                // A client certificate that does not chain to --tls-client-ca
+                // (or expired, or revoked): worth an operator's eye.
+                metrics::tls_handshake_refused("untrusted_certificate");
+                tracing::warn!(?peer, reason = ?reason, "refused a TLS handshake: untrusted client certificate");
+            } else {
+                metrics::tls_handshake_refused("other");
+                tracing::debug!(?peer, error = %e, "TLS handshake failed");
+            }
+            return;
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| ClientCertificate::from_der(leaf));
+    serve_http2(
+        CoalescingStream::new(stream),
+        certificate,
+        service,
+        peer,
+        deadline,
+        limits,
+        stopping,
+    )
+    .await;
+}
+
+/// HTTP/2 on an established connection (TCP or TLS), from its preface on.
+async fn serve_http2<I, S>(
+    stream: I,
+    certificate: Option<ClientCertificate>,
+    service: S,
+    peer: Option<std::net::SocketAddr>,
+    deadline: tokio::time::Instant,
+    limits: ConnectionLimits,
+    mut stopping: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + Sync + 'static,
+{
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let prefaced = match read_preface(stream, remaining).await {
         Ok(prefaced) => prefaced,
         Err(failure) => {
             match failure {
@@ -77,8 +154,13 @@ pub async fn serve<S>(
     };
 
     let calls = OpenCalls::new();
-    let service = CountOpenCalls::new(service, calls.clone())
-        .map_request(|request: http::Request<Incoming>| request.map(tonic::body::Body::new));
+    let service = CountOpenCalls::new(service, calls.clone()).map_request(move |request: http::Request<Incoming>| {
+        let mut request = request.map(tonic::body::Body::new);
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        request
+    });
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())

@@ -9,6 +9,7 @@ mod layers;
 mod open_calls;
 mod preface;
 pub mod status_details;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::api::{ActionAttemptApi, DeviceApi, EventApi, LockApi, SharedGateway};
+use crate::identity::caller_layer::IdentityMethods;
 use crate::identity::seam_credential::CredentialSource;
 use crate::pb::action_attempt_service_server::ActionAttemptServiceServer;
 use crate::pb::device_service_server::DeviceServiceServer;
@@ -46,11 +48,20 @@ pub struct ShutdownSignals {
     pub aborting: watch::Sender<bool>,
 }
 
+/// How calls are authenticated: the transport, the callers, their Seam
+/// credentials.
+pub struct Authentication {
+    /// TLS for callers' connections; plaintext when `None`.
+    pub tls: Option<Arc<tls::ServerTls>>,
+    pub callers: IdentityMethods,
+    pub seam_credentials: CredentialSource,
+}
+
 /// Serves `gateway` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
     config: &Config,
     gateway: SharedGateway,
-    credentials: CredentialSource,
+    authentication: Authentication,
     signals: ShutdownSignals,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
@@ -76,7 +87,12 @@ pub async fn serve(
         ActionAttemptServiceServer(ActionAttemptApi),
         EventServiceServer(EventApi),
     );
-    let service = layers::stack(routes.prepare(), credentials);
+    let Authentication {
+        tls,
+        callers,
+        seam_credentials,
+    } = authentication;
+    let service = layers::stack(routes.prepare(), callers, seam_credentials);
     set_serving(&health_reporter, &api_services, true).await;
 
     let limits = ConnectionLimits {
@@ -92,7 +108,18 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(max_connections));
     if let Ok(address) = listener.local_addr() {
         let open_files_limit = rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft);
-        tracing::info!(%address, seam_endpoint = %config.seam_endpoint, pass_through = config.pass_through(), max_connections, open_files_limit, "ready to serve gRPC");
+        let transport = match (&tls, config.tls_client_ca.is_some()) {
+            (None, _) => "plaintext",
+            (Some(_), false) => "tls",
+            (Some(_), true) => "mtls",
+        };
+        let identity = match (config.tls_client_ca.is_some(), config.jwt_jwks.is_some()) {
+            (false, false) => "none",
+            (true, false) => "mtls",
+            (false, true) => "jwt",
+            (true, true) => "mtls+jwt",
+        };
+        tracing::info!(%address, transport, identity, seam_endpoint = %config.seam_endpoint, pass_through = config.pass_through(), max_connections, open_files_limit, "ready to serve gRPC");
     }
     let accepting = tokio::spawn(accept::accept_loop(
         listener,
@@ -104,6 +131,7 @@ pub async fn serve(
                 tokio::spawn(connection::serve(
                     stream,
                     service.clone(),
+                    tls.clone(),
                     limits,
                     stopping.clone(),
                     permit,

@@ -2,6 +2,8 @@
 //! (Node, `tests/support/fake_seam.mjs`) and the gateway on `127.0.0.1:0`.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod jwt;
+pub mod pki;
 pub mod process;
 pub mod scripted_upstream;
 pub mod tools;

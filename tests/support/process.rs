@@ -79,10 +79,10 @@ impl GatewayProcess {
                     } else {
                         None
                     };
-                    if let Some(address) = address {
-                        if let Some(ready) = ready_tx.take() {
-                            let _ = ready.send(address);
-                        }
+                    if let Some(address) = address
+                        && let Some(ready) = ready_tx.take()
+                    {
+                        let _ = ready.send(address);
                     }
                     lines.lock().unwrap().push(parsed);
                 }
@@ -125,6 +125,18 @@ impl GatewayProcess {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The address of the admin listener (started with `--admin-listen`).
+    pub async fn admin_address(&self) -> String {
+        let line = self
+            .wait_for_line(
+                "admin listener ready (/metrics, /healthz, /readyz)",
+                Duration::from_secs(5),
+                |_| true,
+            )
+            .await;
+        line["fields"]["address"].as_str().expect("address").to_owned()
     }
 
     /// Sends `signal` (e.g. "TERM") to the process.
