@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use seam_grpc_gateway::config::{Config, LogFormat};
-use seam_grpc_gateway::observe::log_writer;
+use seam_grpc_gateway::observe::{log_writer, span_export};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -60,6 +60,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    match span_export::start_from_environment() {
+        Ok(Some(endpoint)) => tracing::info!(%endpoint, "exporting spans with OTLP over gRPC"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    }
     let listener = match TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -69,7 +77,9 @@ async fn run(config: Config) -> ExitCode {
     };
     let (reload, reloads) = tokio::sync::watch::channel(0_u64);
     tokio::spawn(forward_hangups(reload));
-    match seam_grpc_gateway::serve_with_reloads(config, listener, shutdown_signal(), reloads).await {
+    let served = seam_grpc_gateway::serve_with_reloads(config, listener, shutdown_signal(), reloads).await;
+    span_export::flush().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "gateway stopped");

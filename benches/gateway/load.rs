@@ -188,6 +188,21 @@ pub(crate) async fn hop_run(
         .get_lock(request.clone())
         .await;
     assert!(warm.is_ok(), "GetLock through the gateway failed: {warm:?}");
+    hop_run_over("http", gateway, upstream, concurrency, run_for).await
+}
+
+/// [`hop_run`] over `scheme` (`https`: h2load over TLS, without checking the
+/// certificate), with no warm-up call of its own.
+pub(crate) async fn hop_run_over(
+    scheme: &str,
+    gateway: &GatewayProcess,
+    upstream: &Upstream,
+    concurrency: usize,
+    run_for: Duration,
+) -> (Run, Duration) {
+    let request = pb::GetLockRequest {
+        device_id: "august_device_1".into(),
+    };
     // A gRPC message on the wire: uncompressed flag, length, protobuf.
     let message = prost::Message::encode_to_vec(&request);
     let mut body = vec![0_u8];
@@ -197,7 +212,7 @@ pub(crate) async fn hop_run(
     let served_before = upstream.lock_gets.load(Ordering::SeqCst);
     let cpu_before = gateway.cpu_time();
     let mut run = h2load(
-        &format!("http://{}/seam.v1.LockService/GetLock", gateway.addr),
+        &format!("{scheme}://{}/seam.v1.LockService/GetLock", gateway.addr),
         false,
         &["content-type: application/grpc", "te: trailers"],
         &body,

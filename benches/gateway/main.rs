@@ -1,6 +1,7 @@
 //! What a gateway hop costs, and how many streams one gateway process holds.
 //!
-//! `cargo bench --bench gateway -- [--smoke] [--write BENCHMARKS.md]` (scripts/bench runs it).
+//! `cargo bench --bench gateway -- [--smoke] [--write BENCHMARKS.md]` (scripts/bench runs it;
+//! `--identity-only` prints just the caller-identity table, `--gateway PATH` picks the binary).
 //!
 //! - A minimal Seam-shaped upstream runs in this process: HTTP/1.1 keep-alive,
 //!   one pre-built answer per route.
@@ -20,6 +21,7 @@
 mod identity;
 mod load;
 mod minimal_hop;
+mod otlp_sink;
 mod process;
 mod streams;
 mod upstream;
@@ -96,6 +98,14 @@ pub(crate) fn main() {
 pub(crate) async fn bench() {
     let settings = settings();
     let upstream = Upstream::start().await;
+    // `--identity-only`: just the caller-identity table, printed (for
+    // comparing two gateway binaries with `--gateway`).
+    if std::env::args().any(|a| a == "--identity-only") {
+        let (identity, identity_ok) = identity::identity_report(&settings, &upstream).await;
+        println!("{}", identity.join("\n"));
+        assert!(identity_ok, "every call succeeded over every transport");
+        return;
+    }
     let mut report = Vec::new();
     report.push(format!(
         "Generated {} by `scripts/bench` (`cargo bench --bench gateway`) on {} with {} cores; {} s per point \
@@ -118,6 +128,7 @@ pub(crate) async fn bench() {
     report.push("|---|---|---|---|---|---|---|---|".into());
     let mut added = Vec::new();
     let mut unary_ok = true;
+    let spans_exported;
     {
         // One worker each: the load generator and the upstream need the other core.
         let gateway = GatewayProcess::start(&settings.gateway, upstream.addr, Some(1), &[]).await;
@@ -129,12 +140,26 @@ pub(crate) async fn bench() {
             &[("SEAM_GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")],
         )
         .await;
+        // And with spans exported over OTLP as well (a receiver in this process).
+        let (otlp_address, otlp) = otlp_sink::OtlpSink::start().await;
+        let otlp_endpoint = format!("http://{otlp_address}");
+        let traced = GatewayProcess::start(
+            &settings.gateway,
+            upstream.addr,
+            Some(1),
+            &[
+                ("SEAM_GATEWAY_ADMIN_LISTEN", "127.0.0.1:0"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint.as_str()),
+            ],
+        )
+        .await;
         let minimal = GatewayProcess::start_minimal_hop(upstream.addr).await;
         for &concurrency in &settings.concurrencies {
             let mut direct = Vec::new();
             let mut reference = Vec::new();
             let mut through = Vec::new();
             let mut with_metrics = Vec::new();
+            let mut with_spans = Vec::new();
             for _ in 0..settings.rounds {
                 let run = direct_run(upstream.addr, concurrency, settings.run_for).await;
                 direct.push(Figures::of(&run, None));
@@ -144,16 +169,20 @@ pub(crate) async fn bench() {
                 through.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
                 let (run, cpu_per_call) = hop_run(&measured, &upstream, concurrency, settings.run_for).await;
                 with_metrics.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
+                let (run, cpu_per_call) = hop_run(&traced, &upstream, concurrency, settings.run_for).await;
+                with_spans.push(Figures::of(&run, Some(cpu_per_call.as_secs_f64() * 1e6)));
             }
             let direct = Figures::median(&direct);
             let reference = Figures::median(&reference);
             let through = Figures::median(&through);
             let with_metrics = Figures::median(&with_metrics);
+            let with_spans = Figures::median(&with_spans);
             for (label, figures) in [
                 ("direct", &direct),
                 ("minimal hop", &reference),
                 ("**gateway**", &through),
                 ("gateway + metrics (`--admin-listen`)", &with_metrics),
+                ("gateway + metrics + OTLP span export", &with_spans),
             ] {
                 report.push(format!(
                     "| {concurrency} | {label} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {} | {} |",
@@ -165,7 +194,7 @@ pub(crate) async fn bench() {
                     figures.cpu_per_call.map_or("".to_owned(), |c| format!("{c:.1} µs")),
                 ));
             }
-            for figures in [&direct, &reference, &through, &with_metrics] {
+            for figures in [&direct, &reference, &through, &with_metrics, &with_spans] {
                 unary_ok &= figures.failures == 0 && figures.rate > 0.0;
             }
             added.push((
@@ -174,6 +203,9 @@ pub(crate) async fn bench() {
                 [through.p50 - direct.p50, through.p99 - direct.p99],
             ));
         }
+        // Give the batch processor its scheduled delay to send the last spans.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        spans_exported = otlp.spans.load(std::sync::atomic::Ordering::Relaxed);
     }
     report.push(String::new());
     for (concurrency, [minimal_p50, minimal_p99], [p50, p99]) in &added {
@@ -183,6 +215,10 @@ pub(crate) async fn bench() {
         ));
     }
 
+    report.push(format!(
+        "- With OTLP export on, the receiver got {spans_exported} spans (a server span per call and a client span \
+         per Seam request; the SDK's queue drops spans it cannot send in time rather than slowing calls)."
+    ));
     let (identity, identity_ok) = identity::identity_report(&settings, &upstream).await;
     report.extend(identity);
 
@@ -239,6 +275,7 @@ pub(crate) async fn bench() {
     }
     assert!(unary_ok, "every unary call succeeded, both ways");
     assert!(identity_ok, "every call succeeded over every transport");
+    assert!(spans_exported > 0, "spans reached the OTLP receiver");
     assert!(
         all_streams.iter().all(|r| r.failures == 0),
         "every stream got its final message"

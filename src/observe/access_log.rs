@@ -10,7 +10,8 @@
 //! (`seam_request_id`, from the `seam-request-id` metadata of the response or
 //! of its status; `-` when none) and `trace_id` (`observe::trace_context`:
 //! the caller's `traceparent`, or a new trace, set for the call's future). The
-//! same moments feed the `grpc_server_*` metrics (`observe::metrics`).
+//! same moments feed the `grpc_server_*` metrics (`observe::metrics`) and, when
+//! spans are exported, the call's server span (`observe::span_export`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,6 +23,7 @@ use tonic::Code;
 use tower::{Layer, Service};
 
 use super::metrics::RpcLabels;
+use super::span_export;
 use super::trace_context::{TRACEPARENT, TraceContext};
 use crate::identity::caller::Caller;
 use crate::identity::identity_refusal::IdentityRefusal;
@@ -78,7 +80,7 @@ where
         let entry = Some(PendingLine {
             method,
             labels,
-            trace_id: trace.trace_id(),
+            trace,
             started: Instant::now(),
             seam_request_id: None,
             caller: None,
@@ -112,7 +114,7 @@ where
 struct PendingLine {
     method: String,
     labels: RpcLabels,
-    trace_id: String,
+    trace: TraceContext,
     started: Instant,
     seam_request_id: Option<String>,
     caller: Option<Caller>,
@@ -126,7 +128,10 @@ impl PendingLine {
         let method = self.method.escape_debug().to_string();
         let latency_us = took.as_micros() as u64;
         let seam_request_id = self.seam_request_id.as_deref().unwrap_or("-");
-        let trace_id = self.trace_id;
+        let trace_id = self.trace.trace_id();
+        if span_export::enabled() {
+            span_export::export_rpc(self.trace, &self.labels, took, code);
+        }
         // A JWT's `sub` is the issuer's text: no control characters reach the log.
         let caller: std::borrow::Cow<'_, str> = match &self.caller {
             None => "-".into(),

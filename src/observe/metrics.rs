@@ -85,6 +85,14 @@ impl RpcLabels {
         }
     }
 
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
     pub fn is_stream(&self) -> bool {
         self.kind == "server_stream"
     }
@@ -106,7 +114,7 @@ impl RpcLabels {
 }
 
 /// gRPC's own names of the codes, as the grpc-ecosystem metrics spell them.
-fn code_name(code: Code) -> &'static str {
+pub fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "Canceled",

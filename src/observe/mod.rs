@@ -5,4 +5,5 @@
 pub mod access_log;
 pub mod log_writer;
 pub mod metrics;
+pub mod span_export;
 pub mod trace_context;

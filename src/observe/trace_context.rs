@@ -19,6 +19,12 @@ pub struct TraceContext {
     pub trace_id: u128,
     pub span_id: u64,
     pub sampled: bool,
+    /// The span this one was started under; 0 for the first span of a trace.
+    pub parent_span_id: u64,
+    /// Whether that parent is another process's (the caller's).
+    pub parent_is_remote: bool,
+    /// Whether this context is another process's (read from `traceparent`).
+    remote: bool,
 }
 
 tokio::task_local! {
@@ -45,6 +51,9 @@ impl TraceContext {
             trace_id,
             span_id,
             sampled: flags & 1 == 1,
+            parent_span_id: 0,
+            parent_is_remote: false,
+            remote: true,
         })
     }
 
@@ -54,6 +63,9 @@ impl TraceContext {
             trace_id: fastrand::u128(1..),
             span_id: fastrand::u64(1..),
             sampled: true,
+            parent_span_id: 0,
+            parent_is_remote: false,
+            remote: false,
         }
     }
 
@@ -61,6 +73,9 @@ impl TraceContext {
     pub fn child(&self) -> Self {
         Self {
             span_id: fastrand::u64(1..),
+            parent_span_id: self.span_id,
+            parent_is_remote: self.remote,
+            remote: false,
             ..*self
         }
     }
@@ -112,6 +127,11 @@ mod tests {
         let child = context.child();
         assert_eq!(child.trace_id, context.trace_id);
         assert_ne!(child.span_id, context.span_id);
+        assert_eq!(child.parent_span_id, context.span_id);
+        assert!(child.parent_is_remote, "the caller's span is another process's");
+        let grandchild = child.child();
+        assert_eq!(grandchild.parent_span_id, child.span_id);
+        assert!(!grandchild.parent_is_remote);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::queries::{
     LocksPageBody,
 };
 use crate::observe::metrics;
+use crate::observe::span_export;
 use crate::observe::trace_context::{TRACEPARENT, TraceContext};
 
 /// How to reach Seam.
@@ -221,14 +222,22 @@ impl SeamClient {
             )
             .body(body);
         // A request made while serving a call is a span of the call's trace.
-        let request = match TraceContext::current() {
-            Some(call) => request.header(TRACEPARENT, call.child().traceparent()),
+        let span = TraceContext::current().map(|call| call.child());
+        let request = match span {
+            Some(span) => request.header(TRACEPARENT, span.traceparent()),
             None => request,
         };
         let started = std::time::Instant::now();
-        let response = match credential.apply(request).send().await {
+        let sent = credential.apply(request).send().await;
+        let took = started.elapsed();
+        let response = match sent {
             Ok(response) => {
-                metrics::upstream_request(path, response.status().as_str(), started.elapsed());
+                metrics::upstream_request(path, response.status().as_str(), took);
+                if let Some(span) = span.filter(|_| span_export::enabled()) {
+                    let status = response.status();
+                    let failed = status.is_server_error() || status.as_u16() == 429;
+                    span_export::export_upstream(span, path, took, status.as_str(), failed);
+                }
                 response
             }
             Err(e) => {
@@ -238,7 +247,10 @@ impl SeamClient {
                     UpstreamFailure::Unreachable(_) => "connect_error",
                     _ => "transport_error",
                 };
-                metrics::upstream_request(path, status, started.elapsed());
+                metrics::upstream_request(path, status, took);
+                if let Some(span) = span {
+                    span_export::export_upstream(span, path, took, status, true);
+                }
                 return Err(UpstreamError {
                     failure: Box::new(failure),
                     request_id: None,
