@@ -170,6 +170,13 @@ pub(crate) async fn direct_run(upstream: SocketAddr, concurrency: usize, run_for
     .await
 }
 
+/// The request every hop run sends.
+fn get_lock_request() -> pb::GetLockRequest {
+    pb::GetLockRequest {
+        device_id: "august_device_1".into(),
+    }
+}
+
 /// `GetLock` through a hop (the gateway or the minimal hop): the run, and the
 /// hop's CPU time per call over every call it served (the upstream counts them,
 /// h2load's warm-up included). h2load checks only the HTTP status, and a failed
@@ -181,11 +188,8 @@ pub(crate) async fn hop_run(
     concurrency: usize,
     run_for: Duration,
 ) -> (Run, Duration) {
-    let request = pb::GetLockRequest {
-        device_id: "august_device_1".into(),
-    };
     let warm = pb::lock_service_client::LockServiceClient::new(gateway.channel().await)
-        .get_lock(request.clone())
+        .get_lock(get_lock_request())
         .await;
     assert!(warm.is_ok(), "GetLock through the gateway failed: {warm:?}");
     hop_run_over("http", gateway, upstream, concurrency, run_for).await
@@ -200,11 +204,8 @@ pub(crate) async fn hop_run_over(
     concurrency: usize,
     run_for: Duration,
 ) -> (Run, Duration) {
-    let request = pb::GetLockRequest {
-        device_id: "august_device_1".into(),
-    };
     // A gRPC message on the wire: uncompressed flag, length, protobuf.
-    let message = prost::Message::encode_to_vec(&request);
+    let message = prost::Message::encode_to_vec(&get_lock_request());
     let mut body = vec![0_u8];
     body.extend_from_slice(&(message.len() as u32).to_be_bytes());
     body.extend_from_slice(&message);
