@@ -18,7 +18,10 @@ pub mod config;
 mod events;
 mod identity;
 pub mod observe;
+pub mod policy;
 mod polling;
+mod reload_schedule;
+mod reloadable;
 pub mod seam;
 mod server;
 mod wire;
@@ -59,6 +62,8 @@ pub enum ServeError {
     Reflection(tonic_reflection::server::Error),
     /// The TLS files or the JWKS could not be loaded.
     Identity(String),
+    /// The policy file could not be read, parsed or validated.
+    Policy(String),
 }
 
 impl std::fmt::Display for ServeError {
@@ -68,6 +73,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Admin(address, e) => write!(f, "cannot listen on the admin address {address}: {e}"),
             ServeError::Reflection(e) => write!(f, "cannot build gRPC reflection: {e}"),
             ServeError::Identity(e) => f.write_str(e),
+            ServeError::Policy(e) => write!(f, "invalid policy file:\n{e}"),
         }
     }
 }
@@ -89,8 +95,8 @@ pub async fn serve(
     serve_with_reloads(config, listener, shutdown, reloads).await
 }
 
-/// [`serve`], re-reading the files it was given (TLS certificate and key)
-/// whenever `reloads` changes: the binary bumps it on SIGHUP.
+/// [`serve`], re-reading the files it was given (TLS certificate and key,
+/// policies) whenever `reloads` changes: the binary bumps it on SIGHUP.
 pub async fn serve_with_reloads(
     config: Config,
     listener: TcpListener,
@@ -106,6 +112,24 @@ pub async fn serve_with_reloads(
     .map_err(ServeError::SeamClient)?;
     let (stopping, stopping_rx) = watch::channel(false);
     let (aborting, aborting_rx) = watch::channel(false);
+    let policy = match &config.policy {
+        Some(path) => {
+            let engine = Arc::new(policy::policy_set::PolicyEngine::load(path).map_err(ServeError::Policy)?);
+            tracing::info!(policy = %path.display(), policies = engine.policy_count(), "policies loaded");
+            tokio::spawn(
+                engine
+                    .clone()
+                    .watch(config.policy_reload_interval, reloads.clone(), stopping_rx.clone()),
+            );
+            Some(engine)
+        }
+        None => {
+            if config.identity_method_configured() {
+                tracing::warn!("no --policy: every caller with a valid identity may call everything");
+            }
+            None
+        }
+    };
     let schedule = PollSchedule {
         initial: config.poll_initial,
         multiplier: config.poll_multiplier,
@@ -134,6 +158,7 @@ pub async fn serve_with_reloads(
             max_filter_values: config.max_filter_values,
         },
         max_wait: config.max_wait,
+        policy,
         shutdown: stopping_rx.clone(),
         calls_aborted: aborting_rx,
     });

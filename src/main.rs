@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use seam_grpc_gateway::config::{Config, LogFormat};
+use seam_grpc_gateway::config::{Config, GatewayCommand, LogFormat, PolicyCommand};
 use seam_grpc_gateway::observe::{log_writer, span_export};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => e.exit(),
     };
+    if let Some(GatewayCommand::Policy(PolicyCommand::Validate { path })) = &config.command {
+        return validate_policy(path);
+    }
     init_logging(config.log_format);
     if let Err(e) = config.resolve_seam_api_key().and_then(|()| config.check_exposure()) {
         tracing::error!(error = %e, "cannot start");
@@ -110,6 +113,28 @@ fn init_logging(format: LogFormat) {
 fn raise_open_files_limit() {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "cannot raise the open-files limit");
+    }
+}
+
+/// `seam-grpc-gateway policy validate PATH`: the errors on standard error,
+/// one per line, and a non-zero exit when there are any.
+fn validate_policy(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match seam_grpc_gateway::policy::check(&path.display().to_string(), &text) {
+        Ok(policies) => {
+            println!("{}: {} policies, valid", path.display(), policies.policies().count());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -29,6 +29,7 @@ impl ActionAttemptService for ActionAttemptApi {
     ) -> Result<Response<pb::GetActionAttemptResponse>, Status> {
         self.gateway
             .unary(async {
+                self.gateway.refuse_undecided("GetActionAttempt")?;
                 let attempt_id = self
                     .gateway
                     .limits
@@ -49,6 +50,7 @@ impl ActionAttemptService for ActionAttemptApi {
     ) -> Result<Response<Self::WatchActionAttemptStream>, Status> {
         let spec = (|| {
             self.gateway.refuse_if_shutting_down()?;
+            self.gateway.refuse_undecided("WatchActionAttempt")?;
             let message = request.get_ref();
             let attempt_id = self
                 .gateway

@@ -1,3 +1,4 @@
+use crate::api::authorization::caller_of;
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
@@ -35,6 +36,8 @@ impl DeviceService for DeviceApi {
                 let answer = self.gateway.seam.get_device(&credential, device_id).await;
                 let answer =
                     answer.map_err(|e| crate::api::error::GatewayError::from(e).with("device_id", device_id))?;
+                self.gateway
+                    .authorize(&caller_of(&request), "GetDevice", &answer.body.typed)?;
                 Ok(answer.map(|device| pb::GetDeviceResponse {
                     device: Some(device.into()),
                 }))
@@ -72,11 +75,21 @@ impl DeviceService for DeviceApi {
                     .await?;
                 let request_id = answer.request_id;
                 let (devices, pagination) = answer.body;
-                let mut devices: Vec<pb::Device> = devices.into_iter().skip(cursor.skip).map(Into::into).collect();
+                // Only the devices the caller may read by ListDevices; a page
+                // can come out shorter than page_size (docs/policy.md).
+                let caller = caller_of(&request);
+                let readable: Vec<(usize, _)> = devices
+                    .into_iter()
+                    .enumerate()
+                    .skip(cursor.skip)
+                    .filter(|(_, device)| self.gateway.may(&caller, "ListDevices", &device.typed))
+                    .collect();
+                let indices: Vec<usize> = readable.iter().map(|(index, _)| *index).collect();
+                let mut devices: Vec<pb::Device> = readable.into_iter().map(|(_, device)| device.into()).collect();
                 let next = match paging::fit_in_response(&mut devices)? {
                     Some(kept) => Some(DevicesCursor {
                         seam: cursor.seam,
-                        skip: cursor.skip + kept,
+                        skip: indices[kept - 1] + 1,
                     }),
                     None => pagination
                         .filter(|p| p.has_next_page)

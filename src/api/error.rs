@@ -61,6 +61,16 @@ pub enum ErrorKind {
     ResponseTooLarge,
     /// The gateway is shutting down.
     ShuttingDown,
+    /// The policies do not allow the caller this action on this device;
+    /// nothing was sent to Seam.
+    PolicyDenied {
+        caller: String,
+        action: &'static str,
+        device_id: String,
+    },
+    /// Under `--policy`, an RPC whose results are not yet decided device by
+    /// device is refused as a whole (fail closed).
+    PolicyNotApplicable { action: &'static str },
 }
 
 impl GatewayError {
@@ -209,6 +219,25 @@ impl From<GatewayError> for Status {
                 "SHUTTING_DOWN".to_owned(),
                 "the gateway is shutting down; retry on another instance".to_owned(),
             ),
+            ErrorKind::PolicyDenied {
+                caller,
+                action,
+                device_id,
+            } => {
+                let message = format!("the policies do not allow {caller} {action} on {device_id}");
+                info.insert("caller".into(), caller);
+                info.insert("action".into(), action.into());
+                info.insert("device_id".into(), device_id);
+                (Code::PermissionDenied, "POLICY_DENIED".to_owned(), message)
+            }
+            ErrorKind::PolicyNotApplicable { action } => {
+                info.insert("action".into(), action.into());
+                (
+                    Code::PermissionDenied,
+                    "POLICY_NOT_APPLICABLE".to_owned(),
+                    format!("{action} is not yet decided device by device under --policy, so it is refused"),
+                )
+            }
         };
         details.set_error_info(reason, ERROR_DOMAIN, info);
         let mut status = Status::with_error_details(code, message, details);

@@ -16,6 +16,7 @@ use crate::api::request_limits::RequestLimits;
 use crate::attempts::pollers::AttemptWatcher;
 use crate::attempts::request_ids::RequestIds;
 use crate::events::tail::EventTails;
+use crate::policy::policy_set::PolicyEngine;
 use crate::seam::{SeamClient, Upstreamed};
 
 /// What every service shares.
@@ -36,6 +37,8 @@ pub struct Gateway {
     pub events_buffer: usize,
     /// Size limits of what callers send.
     pub limits: RequestLimits,
+    /// The authorization policies (`--policy`); everything is allowed without.
+    pub policy: Option<Arc<PolicyEngine>>,
     /// Turns true when the gateway starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     /// Turns true when the shutdown grace period is over: calls still open

@@ -1,3 +1,5 @@
+use crate::api::authorization::caller_of;
+use crate::identity::caller::Caller;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -41,6 +43,8 @@ impl LockService for LockApi {
                 let credential = seam_credential(&request)?;
                 let answer = self.gateway.seam.get_lock(&credential, device_id).await;
                 let answer = answer.map_err(|e| GatewayError::from(e).with("device_id", device_id))?;
+                self.gateway
+                    .authorize(&caller_of(&request), "GetLock", &answer.body.typed)?;
                 Ok(answer.map(|lock| pb::GetLockResponse {
                     lock: Some(lock.into()),
                 }))
@@ -72,7 +76,11 @@ impl LockService for LockApi {
                 // (created_at, device_id).
                 let answer = self.gateway.seam.list_locks(&credential, &query).await?;
                 let request_id = answer.request_id;
-                let (page, next) = paging::page_after(answer.body, device_position, after.as_ref(), page_size);
+                // Only the locks the caller may read by ListLocks, before paging.
+                let caller = caller_of(&request);
+                let mut readable = answer.body;
+                readable.retain(|lock| self.gateway.may(&caller, "ListLocks", &lock.typed));
+                let (page, next) = paging::page_after(readable, device_position, after.as_ref(), page_size);
                 // Only the page is converted to protobuf.
                 let positions: Vec<Position> = page.iter().map(device_position).collect();
                 let mut locks: Vec<pb::Device> = page.into_iter().map(Into::into).collect();
@@ -164,10 +172,17 @@ impl LockApi {
         &self,
         request: Request<R>,
     ) -> Result<Response<AttemptStream<R::Message>>, Status> {
+        let caller = caller_of(&request);
         let spec = match seam_credential(&request) {
             Ok(credential) => {
-                self.start(credential, request.get_ref().command(), request.metadata(), R::message)
-                    .await
+                self.start(
+                    credential,
+                    &caller,
+                    request.get_ref().command(),
+                    request.metadata(),
+                    R::message,
+                )
+                .await
             }
             Err(error) => Err(error),
         };
@@ -184,6 +199,7 @@ impl LockApi {
     async fn start<M>(
         &self,
         credential: Credential,
+        caller: &Caller,
         command: LockCommand<'_>,
         metadata: &MetadataMap,
         wrap: fn(pb::ActionAttempt) -> M,
@@ -199,6 +215,10 @@ impl LockApi {
         // enough for the caller to still hear the gateway's answer.
         let caller_deadline = caller_deadline(metadata).map(|timeout| now + answer_within(timeout));
         let before_deadline = async {
+            // One read of the device serves the policy decision and the
+            // capability check; a denied command goes no further.
+            let device = self.gateway.seam.get_lock(&credential, &device_id).await?.body.typed;
+            self.gateway.authorize(caller, rpc_name(command.action), &device)?;
             let claim = if request_id.is_empty() {
                 None
             } else {
@@ -215,7 +235,7 @@ impl LockApi {
                     Claimed::Send(claim) => Some(claim),
                 }
             };
-            check_capability(&self.gateway, &credential, command.action, &device_id).await?;
+            check_capability(command.action, &device)?;
             Ok(Ok(claim))
         };
         let prepared = match caller_deadline {
@@ -354,13 +374,7 @@ async fn send_command(
 }
 
 /// Seam's guide: confirm the capability first, then send the command.
-async fn check_capability(
-    gateway: &SharedGateway,
-    credential: &Credential,
-    action: LockAction,
-    device_id: &str,
-) -> Result<(), GatewayError> {
-    let device = gateway.seam.get_lock(credential, device_id).await?.body.typed;
+fn check_capability(action: LockAction, device: &seam::model::DeviceFields) -> Result<(), GatewayError> {
     let (capability, capable) = match action {
         LockAction::Lock => ("can_remotely_lock", device.can_remotely_lock),
         LockAction::Unlock => ("can_remotely_unlock", device.can_remotely_unlock),
@@ -378,6 +392,14 @@ async fn check_capability(
         }));
     }
     Ok(())
+}
+
+/// The RPC (and policy action) of a lock command.
+fn rpc_name(action: LockAction) -> &'static str {
+    match action {
+        LockAction::Lock => "LockDoor",
+        LockAction::Unlock => "UnlockDoor",
+    }
 }
 
 fn device_position(device: &seam::model::Device) -> Position {

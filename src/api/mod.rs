@@ -4,6 +4,7 @@
 
 mod action_attempts;
 mod attempt_stream;
+mod authorization;
 mod devices;
 pub mod error;
 mod event_stream;

@@ -55,6 +55,23 @@ pub struct DeviceFields {
     pub errors: Vec<DeviceIssue>,
     pub warnings: Vec<DeviceIssue>,
     pub custom_metadata: serde_json::Map<String, Value>,
+    pub location: Option<DeviceLocation>,
+}
+
+/// Where a device is. Seam spelled the zone `timezone` before `time_zone`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DeviceLocation {
+    pub location_name: Option<String>,
+    pub time_zone: Option<String>,
+    pub timezone: Option<String>,
+}
+
+impl DeviceLocation {
+    /// The IANA time zone, whichever way Seam spelled it.
+    pub fn zone(&self) -> Option<&str> {
+        self.time_zone.as_deref().or(self.timezone.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

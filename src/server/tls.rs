@@ -16,7 +16,7 @@
 //! CA is refused at the handshake.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -25,6 +25,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::sync::watch;
+
+use crate::reload_schedule::reload_until_shutdown;
+use crate::reloadable::{Reloadable, Reloaded};
 use tokio_rustls::TlsAcceptor;
 
 /// Where the TLS files are.
@@ -46,7 +49,7 @@ struct Contents {
 /// The TLS configuration new connections get.
 pub struct ServerTls {
     files: TlsFiles,
-    current: RwLock<(Arc<ServerConfig>, Arc<Contents>)>,
+    current: Reloadable<ServerConfig, Contents>,
 }
 
 impl ServerTls {
@@ -56,14 +59,13 @@ impl ServerTls {
         let config = server_config(&contents)?;
         Ok(Self {
             files,
-            current: RwLock::new((Arc::new(config), Arc::new(contents))),
+            current: Reloadable::new(config, contents),
         })
     }
 
     /// The acceptor for a new connection.
     pub fn acceptor(&self) -> TlsAcceptor {
-        let current = self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        TlsAcceptor::from(current.0.clone())
+        TlsAcceptor::from(self.current.get())
     }
 
     /// Reads the files again; takes them when they changed and load.
@@ -75,46 +77,25 @@ impl ServerTls {
                 return;
             }
         };
-        if *self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).1 == contents {
-            return;
-        }
-        match server_config(&contents) {
-            Ok(config) => {
-                *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    (Arc::new(config), Arc::new(contents));
+        match self.current.replace_if_changed(contents, server_config) {
+            Reloaded::Unchanged => {}
+            Reloaded::Replaced => {
                 tracing::info!(certificate = %self.files.certificate.display(), why, "TLS certificate reloaded; new connections use it");
             }
-            Err(e) => {
-                // Remember nothing: the next check tries again, so a pair
-                // written in two steps is taken once both are there.
+            Reloaded::Refused(e) => {
                 tracing::error!(error = %e, why, "refusing the new TLS files; keeping the certificate in use");
             }
         }
     }
 
-    /// Reloads every `interval` and whenever `reload_requests` changes (SIGHUP),
-    /// until shutdown.
+    /// Reloads every `interval` and on SIGHUP (`reload_requests`), until shutdown.
     pub async fn watch(
         self: Arc<Self>,
         interval: Duration,
-        mut reload_requests: watch::Receiver<u64>,
-        mut stopping: watch::Receiver<bool>,
+        reload_requests: watch::Receiver<u64>,
+        stopping: watch::Receiver<bool>,
     ) {
-        let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(100)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => self.reload("the files changed"),
-                changed = reload_requests.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    self.reload("SIGHUP");
-                }
-                _ = stopping.wait_for(|stopping| *stopping) => return,
-            }
-        }
+        reload_until_shutdown(interval, reload_requests, stopping, |why| self.reload(why)).await;
     }
 }
 

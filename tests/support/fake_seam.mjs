@@ -67,6 +67,32 @@ fake.database.addDevice({
   properties: { online: true, locked: true },
 })
 
+// With SEAM_FAKE_POLICY_DEVICES=1: locks tagged with custom_metadata and
+// placed in time zones, for the policy tests (docs/policy.md's examples).
+// The fake's /devices/update ignores custom_metadata, so they are seeded here.
+if (process.env.SEAM_FAKE_POLICY_DEVICES === '1') {
+  const policyLocks = [
+    ['hq_front_door', 'HQ Front Door', { building: 'hq', floor: '1' }, { location_name: 'HQ lobby', time_zone: 'Europe/Paris' }],
+    ['hq_server_room', 'HQ Server Room', { building: 'hq', room: 'server', restricted: true }, { time_zone: 'America/New_York' }],
+    ['annex_door', 'Annex Door', { building: 'annex' }, null],
+  ]
+  for (const [device_id, display_name, custom_metadata, location] of policyLocks) {
+    fake.database.addDevice({
+      device_id,
+      device_type: 'august_lock',
+      name: display_name,
+      display_name,
+      workspace_id: WORKSPACE,
+      connected_account_id: ACCOUNT,
+      can_remotely_lock: true,
+      can_remotely_unlock: true,
+      custom_metadata,
+      properties: { online: true, locked: true },
+    })
+    if (location) fake.database.updateDevice({ device_id, location })
+  }
+}
+
 const port = process.env.PORT ? Number(process.env.PORT) : undefined
 const server = await fake.startServer({ port, signals: ['SIGINT', 'SIGTERM'] })
 process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${server.port}` }) + '\n')

@@ -42,6 +42,16 @@ pub struct FakeSeam {
 
 impl FakeSeam {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With the tagged locks of the policy tests (`hq_front_door`,
+    /// `hq_server_room`, `annex_door`).
+    pub async fn start_with_policy_devices() -> Self {
+        Self::start_with(&[("SEAM_FAKE_POLICY_DEVICES", "1")]).await
+    }
+
+    async fn start_with(env: &[(&str, &str)]) -> Self {
         let launcher = repo_root().join("tests/support/fake_seam.mjs");
         assert!(
             repo_root().join("node_modules/@seamapi/fake-seam-connect").exists(),
@@ -49,6 +59,7 @@ impl FakeSeam {
         );
         let mut child = Command::new("node")
             .arg(launcher)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
