@@ -99,6 +99,13 @@ pub struct Config {
     #[arg(long, env = "SEAM_GATEWAY_POLICY")]
     pub policy: Option<PathBuf>,
 
+    /// Audit trail: one JSON object per line, appended (`-` = standard
+    /// output). Every command decision is written and flushed to disk before
+    /// the command is sent; if it cannot be, the call ends UNAVAILABLE
+    /// (AUDIT_UNAVAILABLE) and nothing is sent. SIGHUP reopens the file.
+    #[arg(long, env = "SEAM_GATEWAY_AUDIT_LOG")]
+    pub audit_log: Option<String>,
+
     /// How often the policy file is checked for changes (SIGHUP checks at once).
     #[arg(long, env = "SEAM_GATEWAY_POLICY_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub policy_reload_interval: Duration,
@@ -292,6 +299,7 @@ impl fmt::Debug for Config {
             .field("allow_unauthenticated_callers", &self.allow_unauthenticated_callers)
             .field("admin_listen", &self.admin_listen)
             .field("policy", &self.policy)
+            .field("audit_log", &self.audit_log)
             .field("policy_reload_interval", &self.policy_reload_interval)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)

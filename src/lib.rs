@@ -14,6 +14,7 @@
 
 mod api;
 mod attempts;
+mod audit;
 pub mod config;
 mod events;
 mod identity;
@@ -64,6 +65,8 @@ pub enum ServeError {
     Identity(String),
     /// The policy file could not be read, parsed or validated.
     Policy(String),
+    /// The audit log could not be opened.
+    Audit(String),
 }
 
 impl std::fmt::Display for ServeError {
@@ -74,6 +77,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Reflection(e) => write!(f, "cannot build gRPC reflection: {e}"),
             ServeError::Identity(e) => f.write_str(e),
             ServeError::Policy(e) => write!(f, "invalid policy file:\n{e}"),
+            ServeError::Audit(e) => f.write_str(e),
         }
     }
 }
@@ -112,6 +116,15 @@ pub async fn serve_with_reloads(
     .map_err(ServeError::SeamClient)?;
     let (stopping, stopping_rx) = watch::channel(false);
     let (aborting, aborting_rx) = watch::channel(false);
+    let audit = match &config.audit_log {
+        Some(target) => {
+            let trail =
+                audit::trail::AuditTrail::open(audit::trail::AuditTarget::parse(target)).map_err(ServeError::Audit)?;
+            tokio::spawn(trail.clone().reopen_on_hangup(reloads.clone(), stopping_rx.clone()));
+            Some(trail)
+        }
+        None => None,
+    };
     let policy = match &config.policy {
         Some(path) => {
             let engine = Arc::new(policy::policy_set::PolicyEngine::load(path).map_err(ServeError::Policy)?);
@@ -159,6 +172,7 @@ pub async fn serve_with_reloads(
         },
         max_wait: config.max_wait,
         policy,
+        audit,
         shutdown: stopping_rx.clone(),
         calls_aborted: aborting_rx,
     });

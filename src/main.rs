@@ -138,7 +138,8 @@ fn validate_policy(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// SIGHUP asks the gateway to re-read its files (TLS certificate and key).
+/// SIGHUP asks the gateway to re-read its files (TLS certificate and key,
+/// policies) and to reopen its audit log.
 async fn forward_hangups(reload: tokio::sync::watch::Sender<u64>) {
     #[cfg(unix)]
     if let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

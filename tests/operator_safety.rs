@@ -200,6 +200,7 @@ async fn help_documents_every_limit_with_its_environment_name() {
         ("--jwt-jwks-refresh-interval", "SEAM_GATEWAY_JWT_JWKS_REFRESH_INTERVAL"),
         ("--jwt-cache-entries", "SEAM_GATEWAY_JWT_CACHE_ENTRIES"),
         ("--policy", "SEAM_GATEWAY_POLICY"),
+        ("--audit-log", "SEAM_GATEWAY_AUDIT_LOG"),
         ("--policy-reload-interval", "SEAM_GATEWAY_POLICY_RELOAD_INTERVAL"),
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");

@@ -1,3 +1,4 @@
+use crate::api::authorization::caller_of;
 use tonic::{Request, Response, Status};
 
 use super::attempt_stream::{self, AttemptStream, FollowSpec};
@@ -29,7 +30,8 @@ impl ActionAttemptService for ActionAttemptApi {
     ) -> Result<Response<pb::GetActionAttemptResponse>, Status> {
         self.gateway
             .unary(async {
-                self.gateway.refuse_undecided("GetActionAttempt")?;
+                self.gateway
+                    .refuse_undecided(&caller_of(&request), "GetActionAttempt")?;
                 let attempt_id = self
                     .gateway
                     .limits
@@ -50,7 +52,8 @@ impl ActionAttemptService for ActionAttemptApi {
     ) -> Result<Response<Self::WatchActionAttemptStream>, Status> {
         let spec = (|| {
             self.gateway.refuse_if_shutting_down()?;
-            self.gateway.refuse_undecided("WatchActionAttempt")?;
+            self.gateway
+                .refuse_undecided(&caller_of(&request), "WatchActionAttempt")?;
             let message = request.get_ref();
             let attempt_id = self
                 .gateway
@@ -67,6 +70,7 @@ impl ActionAttemptService for ActionAttemptApi {
                 wrap: |attempt| pb::WatchActionAttemptResponse {
                     action_attempt: Some(attempt),
                 },
+                audit: None,
             })
         })();
         attempt_stream::open(&self.gateway, spec)

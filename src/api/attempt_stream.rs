@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::{Response, Status};
 
+use super::attempt_audit::CommandAudit;
 use super::{SEAM_REQUEST_ID, SharedGateway, shutting_down};
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::attempts::pollers::{AttemptView, is_completed};
@@ -40,6 +41,8 @@ pub(crate) struct FollowSpec<M> {
     pub seam_request_id: Option<String>,
     /// Wraps a snapshot into the RPC's own response message.
     pub wrap: fn(pb::ActionAttempt) -> M,
+    /// The audit of the command this stream follows (`--audit-log`).
+    pub audit: Option<CommandAudit>,
 }
 
 /// Opens the stream for `spec`, or answers the error.
@@ -63,6 +66,7 @@ pub(crate) fn open<M: Send + 'static>(
         wrap: spec.wrap,
         ended: false,
         command_accepted_at: spec_known_at,
+        audit: spec.audit,
     };
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let message = follower.next_message().await?;
@@ -89,6 +93,8 @@ struct Follower<M> {
     ended: bool,
     /// When Seam accepted the lock command this stream follows, if it does.
     command_accepted_at: Option<std::time::Instant>,
+    /// Written when the stream ends (or the caller leaves first).
+    audit: Option<CommandAudit>,
 }
 
 impl<M> Follower<M> {
@@ -115,10 +121,16 @@ impl<M> Follower<M> {
                 {
                     metrics::confirmation(accepted_at.elapsed());
                 }
+                if self.ended
+                    && let Some(audit) = self.audit.take()
+                {
+                    let success = attempt.status == pb::action_attempt::Status::Success as i32;
+                    audit.finish(if success { "success" } else { "error" }, "OK");
+                }
                 return Some(Ok((self.wrap)(attempt)));
             }
             if let Some(fatal) = fatal {
-                return Some(Err(self.end(GatewayError::from(fatal))));
+                return Some(Err(self.end(GatewayError::from(fatal), "error")));
             }
             tokio::select! {
                 changed = self.views.changed() => {
@@ -129,23 +141,58 @@ impl<M> Follower<M> {
                     }
                 }
                 _ = &mut self.budget_end => {
-                    let kind = match self.views.borrow().outage.clone() {
-                        Some(cause) => ErrorKind::AttemptUnobservable { cause },
-                        None => ErrorKind::AttemptStillPending { waited: self.waited_since.elapsed() },
+                    let (kind, outcome) = match self.views.borrow().outage.clone() {
+                        Some(cause) => (ErrorKind::AttemptUnobservable { cause }, "unobservable"),
+                        None => (ErrorKind::AttemptStillPending { waited: self.waited_since.elapsed() }, "still_pending"),
                     };
-                    return Some(Err(self.end(GatewayError::new(kind))));
+                    return Some(Err(self.end(GatewayError::new(kind), outcome)));
                 }
                 _ = shutting_down(&mut self.shutdown) => {
-                    return Some(Err(self.end(GatewayError::new(ErrorKind::ShuttingDown))));
+                    return Some(Err(self.end(GatewayError::new(ErrorKind::ShuttingDown), "shutting_down")));
                 }
             }
         }
     }
 
     /// The final status, naming the attempt to resume with.
-    fn end(&mut self, error: GatewayError) -> Status {
+    fn end(&mut self, error: GatewayError, outcome: &'static str) -> Status {
         let status = Status::from(error.with("action_attempt_id", &self.attempt_id));
         self.ended = true;
+        if let Some(audit) = self.audit.take() {
+            audit.finish(outcome, code_name(status.code()));
+        }
         status
+    }
+}
+
+impl<M> Drop for Follower<M> {
+    fn drop(&mut self) {
+        // The caller closed the stream before its end; the attempt goes on.
+        if let Some(audit) = self.audit.take() {
+            audit.finish("caller_left", "CANCELLED");
+        }
+    }
+}
+
+/// gRPC's canonical code names, as audit records write them.
+fn code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Ok => "OK",
+        tonic::Code::Cancelled => "CANCELLED",
+        tonic::Code::Unknown => "UNKNOWN",
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        tonic::Code::NotFound => "NOT_FOUND",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::Aborted => "ABORTED",
+        tonic::Code::OutOfRange => "OUT_OF_RANGE",
+        tonic::Code::Unimplemented => "UNIMPLEMENTED",
+        tonic::Code::Internal => "INTERNAL",
+        tonic::Code::Unavailable => "UNAVAILABLE",
+        tonic::Code::DataLoss => "DATA_LOSS",
+        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }

@@ -1,11 +1,15 @@
 //! Every call of the API decided by the policies (`--policy`,
 //! `policy::policy_set`): commands and single reads on the device they read,
 //! lists filtered item by item. Without `--policy` everything is allowed.
+//! Denied reads are audited here; command decisions in `locks`, before the
+//! command is sent.
 
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::api::gateway::Gateway;
+use crate::audit::record::AuditRecord;
 use crate::identity::caller::Caller;
 use crate::policy::device_entity::DeviceFacts;
+use crate::policy::policy_set::PolicyDecision;
 use crate::seam::model::DeviceFields;
 
 /// The caller of a call, as the layer stack decided it (anonymous for calls
@@ -19,41 +23,68 @@ pub(crate) fn caller_of<T>(request: &tonic::Request<T>) -> Caller {
 }
 
 impl Gateway {
-    /// Allowed, or PERMISSION_DENIED (`POLICY_DENIED`) naming the caller, the
-    /// action and the device.
+    /// A read allowed, or PERMISSION_DENIED (`POLICY_DENIED`) naming the
+    /// caller, the action and the device (and audited).
     pub(crate) fn authorize(
         &self,
         caller: &Caller,
         action: &'static str,
         device: &DeviceFields,
     ) -> Result<(), GatewayError> {
-        if self.may(caller, action, device) {
+        let decision = self.decide(caller, action, device);
+        if decision.allowed {
             return Ok(());
         }
-        Err(GatewayError::new(ErrorKind::PolicyDenied {
-            caller: caller.principal.to_string(),
-            action,
-            device_id: device.device_id.clone(),
-        }))
+        if let Some(audit) = &self.audit {
+            let mut record = AuditRecord::new(caller, action, "denied");
+            record.device_id = Some(device.device_id.clone());
+            record.policy_ids = decision.policy_ids;
+            record.grpc_code = Some("PERMISSION_DENIED");
+            audit.record_later(record);
+        }
+        Err(policy_denied(caller, action, &device.device_id))
     }
 
     /// Whether the policies allow `caller` `action` on `device` (list filtering).
     pub(crate) fn may(&self, caller: &Caller, action: &'static str, device: &DeviceFields) -> bool {
+        self.decide(caller, action, device).allowed
+    }
+
+    /// The policies' decision; allowed, by no policy, when there are none.
+    pub(crate) fn decide(&self, caller: &Caller, action: &'static str, device: &DeviceFields) -> PolicyDecision {
         let Some(policy) = &self.policy else {
-            return true;
+            return PolicyDecision {
+                allowed: true,
+                policy_ids: Vec::new(),
+            };
         };
         let decision = policy.decide(caller, action, &DeviceFacts::from(device), jiff::Timestamp::now());
         if !decision.allowed {
             tracing::debug!(caller = %caller.principal.escape_debug(), action, device_id = %device.device_id.escape_debug(), "denied by the policies");
         }
-        decision.allowed
+        decision
     }
 
-    /// RPCs not yet decided device by device: refused under `--policy`.
-    pub(crate) fn refuse_undecided(&self, action: &'static str) -> Result<(), GatewayError> {
-        if self.policy.is_some() {
-            return Err(GatewayError::new(ErrorKind::PolicyNotApplicable { action }));
+    /// RPCs not yet decided device by device: refused under `--policy`
+    /// (and audited as denied reads).
+    pub(crate) fn refuse_undecided(&self, caller: &Caller, action: &'static str) -> Result<(), GatewayError> {
+        if self.policy.is_none() {
+            return Ok(());
         }
-        Ok(())
+        if let Some(audit) = &self.audit {
+            let mut record = AuditRecord::new(caller, action, "denied");
+            record.grpc_code = Some("PERMISSION_DENIED");
+            audit.record_later(record);
+        }
+        Err(GatewayError::new(ErrorKind::PolicyNotApplicable { action }))
     }
+}
+
+/// PERMISSION_DENIED (`POLICY_DENIED`) naming the caller, the action and the device.
+pub(crate) fn policy_denied(caller: &Caller, action: &'static str, device_id: &str) -> GatewayError {
+    GatewayError::new(ErrorKind::PolicyDenied {
+        caller: caller.principal.to_string(),
+        action,
+        device_id: device_id.to_owned(),
+    })
 }

@@ -68,6 +68,8 @@ pub enum ErrorKind {
         action: &'static str,
         device_id: String,
     },
+    /// The audit record of a command could not be written: nothing was sent.
+    AuditUnavailable,
     /// Under `--policy`, an RPC whose results are not yet decided device by
     /// device is refused as a whole (fail closed).
     PolicyNotApplicable { action: &'static str },
@@ -230,6 +232,11 @@ impl From<GatewayError> for Status {
                 info.insert("device_id".into(), device_id);
                 (Code::PermissionDenied, "POLICY_DENIED".to_owned(), message)
             }
+            ErrorKind::AuditUnavailable => (
+                Code::Unavailable,
+                "AUDIT_UNAVAILABLE".to_owned(),
+                "the audit record of this command could not be written, so it was not sent; retry later".to_owned(),
+            ),
             ErrorKind::PolicyNotApplicable { action } => {
                 info.insert("action".into(), action.into());
                 (

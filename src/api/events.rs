@@ -1,3 +1,4 @@
+use crate::api::authorization::caller_of;
 use std::time::{Duration, SystemTime};
 
 use prost_types::Timestamp;
@@ -54,7 +55,7 @@ impl EventService for EventApi {
     async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::GetEventResponse>, Status> {
         self.gateway
             .unary(async {
-                self.gateway.refuse_undecided("GetEvent")?;
+                self.gateway.refuse_undecided(&caller_of(&request), "GetEvent")?;
                 let event_id = self
                     .gateway
                     .limits
@@ -72,7 +73,7 @@ impl EventService for EventApi {
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
         self.gateway
             .unary(async {
-                self.gateway.refuse_undecided("ListEvents")?;
+                self.gateway.refuse_undecided(&caller_of(&request), "ListEvents")?;
                 let credential = seam_credential(&request)?;
                 let message = request.get_ref();
                 let limits = &self.gateway.limits;
@@ -171,7 +172,7 @@ impl EventApi {
     /// Validates a WatchEvents request and finds its resume point.
     async fn watch_spec(&self, request: &Request<pb::WatchEventsRequest>) -> Result<WatchSpec, GatewayError> {
         self.gateway.refuse_if_shutting_down()?;
-        self.gateway.refuse_undecided("WatchEvents")?;
+        self.gateway.refuse_undecided(&caller_of(request), "WatchEvents")?;
         let message = request.get_ref();
         self.gateway.limits.filter("device_ids", &message.device_ids)?;
         self.gateway.limits.filter("event_types", &message.event_types)?;

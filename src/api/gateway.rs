@@ -15,6 +15,7 @@ use crate::api::paging::MAX_RESPONSE_BYTES;
 use crate::api::request_limits::RequestLimits;
 use crate::attempts::pollers::AttemptWatcher;
 use crate::attempts::request_ids::RequestIds;
+use crate::audit::trail::AuditTrail;
 use crate::events::tail::EventTails;
 use crate::policy::policy_set::PolicyEngine;
 use crate::seam::{SeamClient, Upstreamed};
@@ -39,6 +40,8 @@ pub struct Gateway {
     pub limits: RequestLimits,
     /// The authorization policies (`--policy`); everything is allowed without.
     pub policy: Option<Arc<PolicyEngine>>,
+    /// The audit trail (`--audit-log`).
+    pub audit: Option<Arc<AuditTrail>>,
     /// Turns true when the gateway starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     /// Turns true when the shutdown grace period is over: calls still open

@@ -1,4 +1,6 @@
-use crate::api::authorization::caller_of;
+use crate::api::attempt_audit::CommandAudit;
+use crate::api::authorization::{caller_of, policy_denied};
+use crate::audit::record::AuditRecord;
 use crate::identity::caller::Caller;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
@@ -218,7 +220,25 @@ impl LockApi {
             // One read of the device serves the policy decision and the
             // capability check; a denied command goes no further.
             let device = self.gateway.seam.get_lock(&credential, &device_id).await?.body.typed;
-            self.gateway.authorize(caller, rpc_name(command.action), &device)?;
+            let rpc = rpc_name(command.action);
+            let decision = self.gateway.decide(caller, rpc, &device);
+            // No unaudited command: the decision is on disk before anything
+            // is sent, or nothing is.
+            if let Some(audit) = &self.gateway.audit {
+                let mut record = AuditRecord::new(caller, rpc, if decision.allowed { "allowed" } else { "denied" });
+                record.device_id = Some(device_id.clone());
+                record.authorized = decision.allowed;
+                record.policy_ids = decision.policy_ids.clone();
+                record.request_id = Some(request_id.clone()).filter(|id| !id.is_empty());
+                record.grpc_code = (!decision.allowed).then_some("PERMISSION_DENIED");
+                audit
+                    .record_durably(record)
+                    .await
+                    .map_err(|_| GatewayError::new(ErrorKind::AuditUnavailable))?;
+            }
+            if !decision.allowed {
+                return Err(policy_denied(caller, rpc, &device_id));
+            }
             let claim = if request_id.is_empty() {
                 None
             } else {
@@ -247,6 +267,17 @@ impl LockApi {
         let claim = match prepared.map_err(|e| e.with("device_id", &device_id))? {
             Ok(claim) => claim,
             Err(attempt_id) => {
+                let audit = self.gateway.audit.as_ref().map(|trail| {
+                    let mut record = AuditRecord::new(caller, rpc_name(command.action), "reattached");
+                    record.device_id = Some(device_id.clone());
+                    record.authorized = true;
+                    record.request_id = Some(command.request_id.to_owned()).filter(|id| !id.is_empty());
+                    record.action_attempt_id = Some(attempt_id.clone());
+                    CommandAudit {
+                        trail: trail.clone(),
+                        record,
+                    }
+                });
                 return Ok(FollowSpec {
                     credential,
                     attempt_id,
@@ -254,6 +285,7 @@ impl LockApi {
                     deadline,
                     seam_request_id: None,
                     wrap,
+                    audit,
                 });
             }
         };
@@ -283,7 +315,27 @@ impl LockApi {
         };
         let sent = answer
             .await
-            .map_err(|_| GatewayError::new(ErrorKind::ShuttingDown).with("device_id", &device_id))??;
+            .map_err(|_| GatewayError::new(ErrorKind::ShuttingDown).with("device_id", &device_id))?;
+        let audit = self.gateway.audit.as_ref().map(|trail| {
+            let mut record = AuditRecord::new(caller, rpc_name(command.action), "sent");
+            record.device_id = Some(device_id.clone());
+            record.authorized = true;
+            record.request_id = Some(command.request_id.to_owned()).filter(|id| !id.is_empty());
+            CommandAudit {
+                trail: trail.clone(),
+                record,
+            }
+        });
+        let sent = match sent {
+            Ok(sent) => sent,
+            Err(error) => {
+                if let Some(audit) = audit {
+                    audit.after_command_failed();
+                }
+                return Err(error);
+            }
+        };
+        let audit = audit.map(|audit| audit.sent(&sent.body.action_attempt_id, sent.request_id.as_deref()));
         Ok(FollowSpec {
             credential,
             attempt_id: sent.body.action_attempt_id.clone(),
@@ -291,6 +343,7 @@ impl LockApi {
             known: Some(sent.body),
             deadline,
             wrap,
+            audit,
         })
     }
 }

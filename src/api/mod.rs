@@ -3,6 +3,7 @@
 //! wait budgets and the one mapping of failures onto gRPC statuses.
 
 mod action_attempts;
+mod attempt_audit;
 mod attempt_stream;
 mod authorization;
 mod devices;

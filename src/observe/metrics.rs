@@ -191,6 +191,12 @@ pub fn jwt_accepted(how: &'static str) {
     counter!("seam_gateway_jwt_accepted_total", "check" => how).increment(1);
 }
 
+/// An audit record that could not be written (the alert
+/// `AuditWriteFailures` watches it; commands are refused meanwhile).
+pub fn audit_write_failure() {
+    counter!("seam_gateway_audit_write_failures_total").increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
