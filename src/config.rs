@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 pub use secrecy::ExposeSecret;
 
+pub use crate::api::{CommandRate, parse_command_rate};
+
 /// A typed gRPC gateway in front of Seam's smart-lock HTTP API.
 ///
 /// Every flag can also be set through the environment variable named in its
@@ -105,6 +107,13 @@ pub struct Config {
     /// (AUDIT_UNAVAILABLE) and nothing is sent. SIGHUP reopens the file.
     #[arg(long, env = "SEAM_GATEWAY_AUDIT_LOG")]
     pub audit_log: Option<String>,
+
+    /// Per caller: at most this many LockDoor/UnlockDoor commands, as N/UNIT
+    /// (`10/s`, `30/m`, `100/h`), with bursts up to N. Over it a command ends
+    /// RESOURCE_EXHAUSTED with RetryInfo, is audited as denied, and is not
+    /// sent. Unlimited when unset.
+    #[arg(long, env = "SEAM_GATEWAY_COMMAND_RATE_LIMIT", value_parser = crate::api::parse_command_rate)]
+    pub command_rate_limit: Option<crate::api::CommandRate>,
 
     /// How often the policy file is checked for changes (SIGHUP checks at once).
     #[arg(long, env = "SEAM_GATEWAY_POLICY_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
@@ -300,6 +309,7 @@ impl fmt::Debug for Config {
             .field("admin_listen", &self.admin_listen)
             .field("policy", &self.policy)
             .field("audit_log", &self.audit_log)
+            .field("command_rate_limit", &self.command_rate_limit)
             .field("policy_reload_interval", &self.policy_reload_interval)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)

@@ -125,6 +125,11 @@ pub async fn serve_with_reloads(
         }
         None => None,
     };
+    let command_rate = config.command_rate_limit.map(|rate| {
+        let limiter = Arc::new(api::CommandRateLimiter::new(rate));
+        tokio::spawn(forget_idle_callers(limiter.clone(), stopping_rx.clone()));
+        limiter
+    });
     let policy = match &config.policy {
         Some(path) => {
             let engine = Arc::new(policy::policy_set::PolicyEngine::load(path).map_err(ServeError::Policy)?);
@@ -173,6 +178,7 @@ pub async fn serve_with_reloads(
         max_wait: config.max_wait,
         policy,
         audit,
+        command_rate,
         shutdown: stopping_rx.clone(),
         calls_aborted: aborting_rx,
     });
@@ -188,6 +194,16 @@ pub async fn serve_with_reloads(
     let authentication = authentication(&config, reloads, &stopping_rx).await?;
     let signals = server::ShutdownSignals { stopping, aborting };
     server::serve(&config, gateway, authentication, signals, listener, shutdown).await
+}
+
+/// Keeps the command limiter's table to the callers seen lately.
+async fn forget_idle_callers(limiter: Arc<api::CommandRateLimiter>, mut stopping: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(60)) => limiter.forget_idle_callers(),
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+    }
 }
 
 /// Loads what authenticates calls (TLS files, JWKS) and starts what keeps

@@ -198,3 +198,43 @@ async fn kill_9_right_after_a_command_leaves_its_record_and_sighup_reopens_the_f
     assert_eq!(decision["authorized"], true);
     assert!(records(&rotated).iter().all(|r| r["request_id"] == "before-rotation"));
 }
+
+#[tokio::test]
+async fn over_the_command_rate_limit_a_command_is_refused_audited_and_not_sent() {
+    let fake = FakeSeam::start().await;
+    let files = TempFiles::new("audit-rate");
+    let audit_log = files.path("audit.jsonl");
+    let mut config = Config::for_endpoint(&fake.url);
+    config.seam_api_key = Some(API_KEY.to_owned().into());
+    config.audit_log = Some(audit_log.clone());
+    config.command_rate_limit = Some(seam_grpc_gateway::config::parse_command_rate("2/m").unwrap());
+    let gateway = Gateway::start_with(config).await;
+    let mut locks = gateway.locks().await;
+    for request_id in ["first", "second"] {
+        let mut stream = locks
+            .unlock_door(unlock_request(LOCK_1, request_id))
+            .await
+            .unwrap()
+            .into_inner();
+        while stream.message().await.unwrap().is_some() {}
+    }
+    let attempts = fake.action_attempt_count().await;
+    let limited = locks.unlock_door(unlock_request(LOCK_1, "third")).await.unwrap_err();
+    assert_eq!(limited.code(), Code::ResourceExhausted, "{limited:?}");
+    assert_eq!(support::error_info(&limited).reason, "COMMAND_RATE_LIMITED");
+    let details = tonic_types::StatusExt::get_error_details(&limited);
+    let retry = details
+        .retry_info()
+        .and_then(|info| info.retry_delay)
+        .expect("RetryInfo");
+    assert!(
+        retry > Duration::from_secs(20) && retry <= Duration::from_secs(30),
+        "{retry:?}"
+    );
+    assert_eq!(fake.action_attempt_count().await, attempts, "nothing sent");
+    let found = wait_for_records(&audit_log, |r| r.iter().any(|r| r["request_id"] == "third")).await;
+    let third = found.iter().find(|r| r["request_id"] == "third").unwrap();
+    assert_eq!(third["outcome"], "denied");
+    assert_eq!(third["authorized"], false);
+    assert_eq!(third["grpc_code"], "RESOURCE_EXHAUSTED");
+}

@@ -201,6 +201,7 @@ async fn help_documents_every_limit_with_its_environment_name() {
         ("--jwt-cache-entries", "SEAM_GATEWAY_JWT_CACHE_ENTRIES"),
         ("--policy", "SEAM_GATEWAY_POLICY"),
         ("--audit-log", "SEAM_GATEWAY_AUDIT_LOG"),
+        ("--command-rate-limit", "SEAM_GATEWAY_COMMAND_RATE_LIMIT"),
         ("--policy-reload-interval", "SEAM_GATEWAY_POLICY_RELOAD_INTERVAL"),
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");

@@ -70,6 +70,9 @@ pub enum ErrorKind {
     },
     /// The audit record of a command could not be written: nothing was sent.
     AuditUnavailable,
+    /// The caller sent more commands than `--command-rate-limit` allows;
+    /// nothing was sent.
+    CommandRateLimited { retry_after: Duration },
     /// Under `--policy`, an RPC whose results are not yet decided device by
     /// device is refused as a whole (fail closed).
     PolicyNotApplicable { action: &'static str },
@@ -231,6 +234,17 @@ impl From<GatewayError> for Status {
                 info.insert("action".into(), action.into());
                 info.insert("device_id".into(), device_id);
                 (Code::PermissionDenied, "POLICY_DENIED".to_owned(), message)
+            }
+            ErrorKind::CommandRateLimited { retry_after } => {
+                details.set_retry_info(Some(retry_after));
+                (
+                    Code::ResourceExhausted,
+                    "COMMAND_RATE_LIMITED".to_owned(),
+                    format!(
+                        "this caller sent more commands than the gateway's --command-rate-limit allows; retry in {} ms",
+                        retry_after.as_millis()
+                    ),
+                )
             }
             ErrorKind::AuditUnavailable => (
                 Code::Unavailable,

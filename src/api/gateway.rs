@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tonic::metadata::MetadataValue;
 use tonic::{Response, Status};
 
+use crate::api::command_rate::CommandRateLimiter;
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::api::paging::MAX_RESPONSE_BYTES;
 use crate::api::request_limits::RequestLimits;
@@ -42,6 +43,8 @@ pub struct Gateway {
     pub policy: Option<Arc<PolicyEngine>>,
     /// The audit trail (`--audit-log`).
     pub audit: Option<Arc<AuditTrail>>,
+    /// The per-caller command limit (`--command-rate-limit`).
+    pub command_rate: Option<Arc<CommandRateLimiter>>,
     /// Turns true when the gateway starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     /// Turns true when the shutdown grace period is over: calls still open

@@ -222,15 +222,25 @@ impl LockApi {
             let device = self.gateway.seam.get_lock(&credential, &device_id).await?.body.typed;
             let rpc = rpc_name(command.action);
             let decision = self.gateway.decide(caller, rpc, &device);
+            // Within the policies, the caller's command budget.
+            let rate_limited = match (&self.gateway.command_rate, decision.allowed) {
+                (Some(limiter), true) => limiter.check(&caller.principal).err(),
+                _ => None,
+            };
+            let allowed = decision.allowed && rate_limited.is_none();
             // No unaudited command: the decision is on disk before anything
             // is sent, or nothing is.
             if let Some(audit) = &self.gateway.audit {
-                let mut record = AuditRecord::new(caller, rpc, if decision.allowed { "allowed" } else { "denied" });
+                let mut record = AuditRecord::new(caller, rpc, if allowed { "allowed" } else { "denied" });
                 record.device_id = Some(device_id.clone());
-                record.authorized = decision.allowed;
+                record.authorized = allowed;
                 record.policy_ids = decision.policy_ids.clone();
                 record.request_id = Some(request_id.clone()).filter(|id| !id.is_empty());
-                record.grpc_code = (!decision.allowed).then_some("PERMISSION_DENIED");
+                record.grpc_code = match (decision.allowed, rate_limited) {
+                    (false, _) => Some("PERMISSION_DENIED"),
+                    (true, Some(_)) => Some("RESOURCE_EXHAUSTED"),
+                    (true, None) => None,
+                };
                 audit
                     .record_durably(record)
                     .await
@@ -238,6 +248,9 @@ impl LockApi {
             }
             if !decision.allowed {
                 return Err(policy_denied(caller, rpc, &device_id));
+            }
+            if let Some(retry_after) = rate_limited {
+                return Err(GatewayError::new(ErrorKind::CommandRateLimited { retry_after }));
             }
             let claim = if request_id.is_empty() {
                 None

@@ -6,6 +6,7 @@ mod action_attempts;
 mod attempt_audit;
 mod attempt_stream;
 mod authorization;
+mod command_rate;
 mod devices;
 pub mod error;
 mod event_stream;
@@ -15,6 +16,8 @@ mod locks;
 pub mod paging;
 mod request_limits;
 pub mod wait_budget;
+
+pub use command_rate::{CommandRate, CommandRateLimiter, parse_command_rate};
 
 pub use action_attempts::ActionAttemptApi;
 pub use devices::DeviceApi;
