@@ -179,6 +179,8 @@ pub async fn serve_with_reloads(
         policy,
         audit,
         command_rate,
+        // As many as request_ids are remembered: attempts are read while they run.
+        attempt_devices: attempts::attempt_devices::AttemptDevices::new(config.request_id_capacity),
         shutdown: stopping_rx.clone(),
         calls_aborted: aborting_rx,
     });

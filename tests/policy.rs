@@ -172,7 +172,7 @@ async fn commands_are_decided_on_the_device_and_a_denied_one_never_reaches_seam(
 }
 
 #[tokio::test]
-async fn lists_hold_only_what_the_caller_may_read_and_undecided_rpcs_are_refused() {
+async fn lists_and_events_hold_only_what_the_caller_may_read() {
     let policy = start(&policies_without_hours()).await;
     assert_eq!(
         policy.list_locks("frontdesk").await,
@@ -189,13 +189,97 @@ async fn lists_hold_only_what_the_caller_may_read_and_undecided_rpcs_are_refused
         "{everything:?}"
     );
 
-    let request = as_caller(&policy.key, "ops-oncall", pb::ListEventsRequest::default());
+    // Events: only those of devices the caller may read.
+    assert_eq!(policy.unlock("frontdesk", "hq_front_door").await.unwrap(), SUCCESS);
+    assert_eq!(policy.unlock("courier", "annex_door").await.unwrap(), SUCCESS);
+    let events_of = |caller: &'static str| {
+        let request = as_caller(&policy.key, caller, pb::ListEventsRequest::default());
+        async {
+            let mut client = pb::event_service_client::EventServiceClient::new(policy.channel().await);
+            let events = client
+                .list_events(request)
+                .await
+                .expect("ListEvents")
+                .into_inner()
+                .events;
+            let mut devices: Vec<String> = events.into_iter().map(|event| event.device_id).collect();
+            devices.sort();
+            devices.dedup();
+            devices
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let everything = loop {
+        let everything = events_of("ops-oncall").await;
+        if everything.contains(&"annex_door".to_owned()) && everything.contains(&"hq_front_door".to_owned()) {
+            break everything;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both unlocks' events: {everything:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(everything.len() >= 2);
+    assert_eq!(events_of("frontdesk").await, ["hq_front_door"]);
+    assert!(events_of("courier").await.is_empty());
+
+    // WatchEvents is not decided event by event yet: refused under --policy.
+    let request = as_caller(&policy.key, "ops-oncall", pb::WatchEventsRequest::default());
     let refused = pb::event_service_client::EventServiceClient::new(policy.channel().await)
-        .list_events(request)
+        .watch_events(request)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(support::error_info(&refused).reason, "POLICY_NOT_APPLICABLE");
+}
+
+#[tokio::test]
+async fn an_attempt_is_read_as_a_read_of_the_device_its_command_was_for() {
+    let policy = start(&policies_without_hours()).await;
+    let request = pb::UnlockDoorRequest {
+        device_id: "hq_front_door".into(),
+        ..Default::default()
+    };
+    let mut stream = pb::lock_service_client::LockServiceClient::new(policy.channel().await)
+        .unlock_door(as_caller(&policy.key, "frontdesk", request))
+        .await
+        .unwrap()
+        .into_inner();
+    let attempt_id = stream
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .action_attempt
+        .unwrap()
+        .action_attempt_id;
+    while stream.message().await.unwrap().is_some() {}
+
+    let read = |caller: &'static str, attempt_id: String| {
+        let request = as_caller(
+            &policy.key,
+            caller,
+            pb::GetActionAttemptRequest {
+                action_attempt_id: attempt_id,
+            },
+        );
+        async {
+            pb::action_attempt_service_client::ActionAttemptServiceClient::new(policy.channel().await)
+                .get_action_attempt(request)
+                .await
+        }
+    };
+    read("frontdesk", attempt_id.clone()).await.expect("its own attempt");
+    read("billing", attempt_id.clone())
+        .await
+        .expect("billing reads every device");
+    let denied = read("courier", attempt_id.clone()).await.unwrap_err();
+    assert_denied(&denied, "courier", "GetActionAttempt", "hq_front_door");
+    let unknown = read("ops-oncall", "an_attempt_this_gateway_did_not_start".into())
+        .await
+        .unwrap_err();
+    assert_eq!(support::error_info(&unknown).reason, "POLICY_NOT_APPLICABLE");
 }
 
 #[tokio::test]

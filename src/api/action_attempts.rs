@@ -30,13 +30,21 @@ impl ActionAttemptService for ActionAttemptApi {
     ) -> Result<Response<pb::GetActionAttemptResponse>, Status> {
         self.gateway
             .unary(async {
-                self.gateway
-                    .refuse_undecided(&caller_of(&request), "GetActionAttempt")?;
                 let attempt_id = self
                     .gateway
                     .limits
                     .required_id("action_attempt_id", &request.get_ref().action_attempt_id)?;
                 let credential = seam_credential(&request)?;
+                // Under --policy: a read of the device of an attempt this gateway started.
+                let device_id = self.gateway.attempt_devices.device_of(attempt_id);
+                self.gateway
+                    .authorize_on_device(
+                        &caller_of(&request),
+                        "GetActionAttempt",
+                        &credential,
+                        device_id.as_deref(),
+                    )
+                    .await?;
                 let answer = self.gateway.seam.get_action_attempt(&credential, attempt_id).await;
                 let answer = answer.map_err(|e| GatewayError::from(e).with("action_attempt_id", attempt_id))?;
                 Ok(answer.map(|attempt| pb::GetActionAttemptResponse {
@@ -50,16 +58,24 @@ impl ActionAttemptService for ActionAttemptApi {
         &self,
         request: Request<pb::WatchActionAttemptRequest>,
     ) -> Result<Response<Self::WatchActionAttemptStream>, Status> {
-        let spec = (|| {
+        let spec = async {
             self.gateway.refuse_if_shutting_down()?;
-            self.gateway
-                .refuse_undecided(&caller_of(&request), "WatchActionAttempt")?;
             let message = request.get_ref();
             let attempt_id = self
                 .gateway
                 .limits
                 .required_id("action_attempt_id", &message.action_attempt_id)?;
             let credential = seam_credential(&request)?;
+            // Under --policy: a read of the device of an attempt this gateway started.
+            let device_id = self.gateway.attempt_devices.device_of(attempt_id);
+            self.gateway
+                .authorize_on_device(
+                    &caller_of(&request),
+                    "WatchActionAttempt",
+                    &credential,
+                    device_id.as_deref(),
+                )
+                .await?;
             let budget = wait_budget(request.metadata(), message.wait_timeout.as_ref(), self.gateway.max_wait)?;
             Ok(FollowSpec {
                 credential,
@@ -72,7 +88,8 @@ impl ActionAttemptService for ActionAttemptApi {
                 },
                 audit: None,
             })
-        })();
+        }
+        .await;
         attempt_stream::open(&self.gateway, spec)
     }
 }

@@ -4,6 +4,8 @@
 //! Denied reads are audited here; command decisions in `locks`, before the
 //! command is sent.
 
+use std::collections::HashSet;
+
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::api::gateway::Gateway;
 use crate::audit::record::AuditRecord;
@@ -11,6 +13,10 @@ use crate::identity::caller::Caller;
 use crate::policy::device_entity::DeviceFacts;
 use crate::policy::policy_set::PolicyDecision;
 use crate::seam::model::DeviceFields;
+use crate::seam::{Credential, DeviceQuery};
+
+/// Device ids per `/devices/list` call when deciding the events of a list.
+const DEVICES_PER_LOOKUP: usize = 500;
 
 /// The caller of a call, as the layer stack decided it (anonymous for calls
 /// that did not pass it: the gateway's own tests of handlers).
@@ -63,6 +69,57 @@ impl Gateway {
             tracing::debug!(caller = %caller.principal.escape_debug(), action, device_id = %device.device_id.escape_debug(), "denied by the policies");
         }
         decision
+    }
+
+    /// Under `--policy`, a read of something that belongs to a device (an
+    /// event, an action attempt) decided as a read of that device: Seam's
+    /// device is read for its facts. Without a device to decide on, refused.
+    pub(crate) async fn authorize_on_device(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        credential: &Credential,
+        device_id: Option<&str>,
+    ) -> Result<(), GatewayError> {
+        if self.policy.is_none() {
+            return Ok(());
+        }
+        let Some(device_id) = device_id.filter(|id| !id.is_empty()) else {
+            return self.refuse_undecided(caller, action);
+        };
+        let device = self.seam.get_device(credential, device_id).await;
+        let device = device.map_err(|e| GatewayError::from(e).with("device_id", device_id))?;
+        self.authorize(caller, action, &device.body.typed)
+    }
+
+    /// Under `--policy`, the devices among `device_ids` that `caller` may read
+    /// by `action` (one `/devices/list` call per 500); `None` when everything
+    /// may be read (no policies).
+    pub(crate) async fn readable_devices(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        credential: &Credential,
+        device_ids: HashSet<String>,
+    ) -> Result<Option<HashSet<String>>, GatewayError> {
+        if self.policy.is_none() {
+            return Ok(None);
+        }
+        let ids: Vec<String> = device_ids.into_iter().collect();
+        let mut readable = HashSet::new();
+        for chunk in ids.chunks(DEVICES_PER_LOOKUP) {
+            let query = DeviceQuery {
+                device_ids: chunk.to_vec(),
+                ..DeviceQuery::default()
+            };
+            let answer = self.seam.list_devices(credential, &query, chunk.len(), None).await?;
+            for device in answer.body.0 {
+                if self.may(caller, action, &device.typed) {
+                    readable.insert(device.typed.device_id);
+                }
+            }
+        }
+        Ok(Some(readable))
     }
 
     /// RPCs not yet decided device by device: refused under `--policy`

@@ -55,13 +55,21 @@ impl EventService for EventApi {
     async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<pb::GetEventResponse>, Status> {
         self.gateway
             .unary(async {
-                self.gateway.refuse_undecided(&caller_of(&request), "GetEvent")?;
                 let event_id = self
                     .gateway
                     .limits
                     .required_id("event_id", &request.get_ref().event_id)?;
                 let credential = seam_credential(&request)?;
                 let answer = fetch_event(&self.gateway, &credential, event_id).await?;
+                // Under --policy: a read of the event's device.
+                self.gateway
+                    .authorize_on_device(
+                        &caller_of(&request),
+                        "GetEvent",
+                        &credential,
+                        Some(&answer.body.device_id),
+                    )
+                    .await?;
                 Ok(answer.map(|event| pb::GetEventResponse { event: Some(event) }))
             })
             .await
@@ -73,7 +81,6 @@ impl EventService for EventApi {
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
         self.gateway
             .unary(async {
-                self.gateway.refuse_undecided(&caller_of(&request), "ListEvents")?;
                 let credential = seam_credential(&request)?;
                 let message = request.get_ref();
                 let limits = &self.gateway.limits;
@@ -128,6 +135,23 @@ impl EventService for EventApi {
                         message.event_types.is_empty() || message.event_types.contains(&event.typed.event_type)
                     })
                     .collect();
+                // Under --policy, only the events of devices the caller may
+                // read by ListEvents, before paging.
+                let device_ids = events
+                    .iter()
+                    .filter_map(|event| event.typed.device_id.clone())
+                    .collect();
+                let readable = self
+                    .gateway
+                    .readable_devices(&caller_of(&request), "ListEvents", &credential, device_ids)
+                    .await?;
+                let events: Vec<model::Event> = match readable {
+                    None => events,
+                    Some(readable) => events
+                        .into_iter()
+                        .filter(|event| event.typed.device_id.as_ref().is_some_and(|id| readable.contains(id)))
+                        .collect(),
+                };
                 let after = cursor.map(|cursor| cursor.after);
                 let (page, next) = paging::page_after(events, seam_event_position, after.as_ref(), page_size);
                 // Only the page is converted to protobuf.

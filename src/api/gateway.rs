@@ -14,6 +14,7 @@ use crate::api::command_rate::CommandRateLimiter;
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::api::paging::MAX_RESPONSE_BYTES;
 use crate::api::request_limits::RequestLimits;
+use crate::attempts::attempt_devices::AttemptDevices;
 use crate::attempts::pollers::AttemptWatcher;
 use crate::attempts::request_ids::RequestIds;
 use crate::audit::trail::AuditTrail;
@@ -43,6 +44,9 @@ pub struct Gateway {
     pub policy: Option<Arc<PolicyEngine>>,
     /// The audit trail (`--audit-log`).
     pub audit: Option<Arc<AuditTrail>>,
+    /// The devices of the attempts this gateway started (policy decisions
+    /// on reading an attempt).
+    pub attempt_devices: AttemptDevices,
     /// The per-caller command limit (`--command-rate-limit`).
     pub command_rate: Option<Arc<CommandRateLimiter>>,
     /// Turns true when the gateway starts shutting down.

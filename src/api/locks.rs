@@ -348,6 +348,9 @@ impl LockApi {
                 return Err(error);
             }
         };
+        self.gateway
+            .attempt_devices
+            .remember(&sent.body.action_attempt_id, &device_id);
         let audit = audit.map(|audit| audit.sent(&sent.body.action_attempt_id, sent.request_id.as_deref()));
         Ok(FollowSpec {
             credential,
