@@ -30,6 +30,10 @@ impl From<model::Device> for pb::Device {
             custom_metadata: custom_metadata(typed.custom_metadata),
             nickname: typed.nickname.unwrap_or_default(),
             seam_object: seam_object(&raw),
+            location: typed.location.map(|location| pb::DeviceLocation {
+                time_zone: location.zone().unwrap_or_default().to_owned(),
+                location_name: location.location_name.unwrap_or_default(),
+            }),
         }
     }
 }
