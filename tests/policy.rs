@@ -43,6 +43,7 @@ async fn start(policies: &str) -> PolicyGateway {
     config.jwt_audience = Some(AUDIENCE.into());
     config.policy = Some(files.write("policy.cedar", policies).into());
     config.policy_reload_interval = Duration::from_millis(100);
+    config.events_poll_interval = Duration::from_millis(100);
     let gateway = Gateway::start_with(config).await;
     PolicyGateway {
         gateway,
@@ -223,15 +224,28 @@ async fn lists_and_events_hold_only_what_the_caller_may_read() {
     assert!(everything.len() >= 2);
     assert_eq!(events_of("frontdesk").await, ["hq_front_door"]);
     assert!(events_of("courier").await.is_empty());
+}
 
-    // WatchEvents is not decided event by event yet: refused under --policy.
-    let request = as_caller(&policy.key, "ops-oncall", pb::WatchEventsRequest::default());
-    let refused = pb::event_service_client::EventServiceClient::new(policy.channel().await)
+#[tokio::test]
+async fn watch_events_delivers_only_events_of_devices_the_caller_may_read() {
+    let policy = start(&policies_without_hours()).await;
+    let request = as_caller(&policy.key, "frontdesk", pb::WatchEventsRequest::default());
+    let mut events = pb::event_service_client::EventServiceClient::new(policy.channel().await)
         .watch_events(request)
         .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::PermissionDenied);
-    assert_eq!(support::error_info(&refused).reason, "POLICY_NOT_APPLICABLE");
+        .expect("WatchEvents")
+        .into_inner();
+    // The annex's event comes first, and is not the front desk's to see.
+    assert_eq!(policy.unlock("courier", "annex_door").await.unwrap(), SUCCESS);
+    assert_eq!(policy.unlock("frontdesk", "hq_front_door").await.unwrap(), SUCCESS);
+    let first = tokio::time::timeout(Duration::from_secs(20), events.message())
+        .await
+        .expect("an event within 20 s")
+        .expect("a healthy stream")
+        .expect("open")
+        .event
+        .expect("event");
+    assert_eq!(first.device_id, "hq_front_door");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! the credential's shared live tail, filtered per caller, in (created_at,
 //! event_id) order, each event once.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use std::pin::Pin;
 
@@ -15,8 +16,10 @@ use super::{SharedGateway, shutting_down};
 use crate::api::error::{ErrorKind, GatewayError};
 use crate::events::order::Position;
 use crate::events::tail::TailMessage;
+use crate::identity::caller::Caller;
 use crate::pb;
 use crate::polling::backoff::Backoff;
+use crate::seam::model::DeviceFields;
 use crate::seam::{Credential, EventQuery, EventRange};
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
@@ -39,7 +42,15 @@ pub(crate) struct WatchSpec {
     pub after_event_id: String,
     /// Read Seam's history from this position before going live.
     pub replay: bool,
+    /// Under `--policy`, only events of devices this caller may read by
+    /// WatchEvents are delivered.
+    pub caller: Caller,
 }
+
+/// How long a stream decides on the device facts it read (tags, time zone)
+/// before reading them again. The decision itself is made per event, at the
+/// event's delivery time.
+const DEVICE_FACTS_FRESH_FOR: Duration = Duration::from_secs(60);
 
 impl WatchSpec {
     fn wants(&self, event: &pb::Event) -> bool {
@@ -61,6 +72,7 @@ pub(crate) fn open(gateway: &SharedGateway, spec: WatchSpec, buffer: usize) -> R
             last_event_id: spec.after_event_id.clone(),
             spec,
             sender,
+            device_facts: HashMap::new(),
         };
         // The code is the access log's to state, from the stream's trailers.
         let _ = stream.run(&gateway, live).await;
@@ -73,6 +85,8 @@ struct Watcher {
     sender: mpsc::Sender<Outgoing>,
     last_position: Position,
     last_event_id: String,
+    /// Under `--policy`: the devices read for decisions, and when.
+    device_facts: HashMap<String, (DeviceFields, Instant)>,
 }
 
 /// The caller's buffer is full.
@@ -98,8 +112,14 @@ impl Watcher {
             tokio::select! {
                 message = live.recv() => match message {
                     Ok(TailMessage::Event(event)) => {
-                        if self.deliver(&event).is_err() {
-                            return self.end(GatewayError::new(ErrorKind::WatcherTooSlow));
+                        match self.may_read(gateway, &event).await {
+                            Ok(false) => {}
+                            Ok(true) => {
+                                if self.deliver(&event).is_err() {
+                                    return self.end(GatewayError::new(ErrorKind::WatcherTooSlow));
+                                }
+                            }
+                            Err(error) => return self.end(error),
                         }
                     }
                     Ok(TailMessage::Failed(error)) => return self.end(GatewayError::from((*error).clone())),
@@ -140,6 +160,11 @@ impl Watcher {
         // (the live tail cannot, and cuts a slow caller off instead). Two
         // free slots, so that one stays free for the final status.
         for event in &events {
+            match self.may_read(gateway, event).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => return Err(self.end(error)),
+            }
             match self.sender.reserve_many(2).await {
                 Ok(permits) => drop(permits),
                 Err(_) => return Err(Code::Cancelled),
@@ -149,6 +174,35 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// Under `--policy`, whether the caller may read `event` by WatchEvents:
+    /// decided on its device (read from Seam, then reused for a minute).
+    /// An event without a device is not delivered. A device that cannot be
+    /// read ends the stream with the error and its resume point, so that
+    /// nothing is lost.
+    async fn may_read(&mut self, gateway: &SharedGateway, event: &pb::Event) -> Result<bool, GatewayError> {
+        if gateway.policy.is_none() || !self.spec.wants(event) {
+            return Ok(true);
+        }
+        if event.device_id.is_empty() {
+            return Ok(false);
+        }
+        let fresh = self
+            .device_facts
+            .get(&event.device_id)
+            .is_some_and(|(_, read_at)| read_at.elapsed() < DEVICE_FACTS_FRESH_FOR);
+        if !fresh {
+            let device = gateway
+                .seam
+                .get_device(&self.spec.credential, &event.device_id)
+                .await
+                .map_err(|e| GatewayError::from(e).with("device_id", &event.device_id))?;
+            self.device_facts
+                .insert(event.device_id.clone(), (device.body.typed, Instant::now()));
+        }
+        let (device, _) = &self.device_facts[&event.device_id];
+        Ok(gateway.may(&self.spec.caller, "WatchEvents", device))
     }
 
     /// Sends `event` if the caller wants it and has not had it.

@@ -196,7 +196,6 @@ impl EventApi {
     /// Validates a WatchEvents request and finds its resume point.
     async fn watch_spec(&self, request: &Request<pb::WatchEventsRequest>) -> Result<WatchSpec, GatewayError> {
         self.gateway.refuse_if_shutting_down()?;
-        self.gateway.refuse_undecided(&caller_of(request), "WatchEvents")?;
         let message = request.get_ref();
         self.gateway.limits.filter("device_ids", &message.device_ids)?;
         self.gateway.limits.filter("event_types", &message.event_types)?;
@@ -217,6 +216,7 @@ impl EventApi {
             after,
             after_event_id,
             replay,
+            caller: caller_of(request),
         })
     }
 }
