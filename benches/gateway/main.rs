@@ -22,6 +22,7 @@ mod identity;
 mod load;
 mod minimal_hop;
 mod otlp_sink;
+mod policy;
 mod process;
 mod streams;
 mod upstream;
@@ -100,6 +101,16 @@ pub(crate) async fn bench() {
     let upstream = Upstream::start().await;
     // `--identity-only`: just the caller-identity table, printed (for
     // comparing two gateway binaries with `--gateway`).
+    // `--policy-only`: just the policies-and-audit section (written with --write).
+    if std::env::args().any(|a| a == "--policy-only") {
+        let (section, ok) = policy::policy_report(&settings, &upstream).await;
+        publish(&settings, policy::POLICY_BEGIN, policy::POLICY_END, &section);
+        assert!(
+            ok,
+            "every call and command succeeded, with and without policies and audit"
+        );
+        return;
+    }
     if std::env::args().any(|a| a == "--identity-only") {
         let (identity, identity_ok) = identity::identity_report(&settings, &upstream).await;
         println!("{}", identity.join("\n"));
@@ -262,17 +273,14 @@ pub(crate) async fn bench() {
         r.failures.to_string()
     }));
 
+    let (policy_section, policy_ok) = policy::policy_report(&settings, &upstream).await;
     let _ = std::fs::remove_dir_all(bench_dir());
-    let section = format!("{BEGIN}\n{}\n{END}", report.join("\n"));
-    println!("{section}");
-    if let Some(path) = &settings.write {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let updated = match (text.find(BEGIN), text.find(END)) {
-            (Some(begin), Some(end)) => format!("{}{}{}", &text[..begin], section, &text[end + END.len()..]),
-            _ => format!("{text}\n{section}\n"),
-        };
-        std::fs::write(path, updated).expect("write the report");
-    }
+    publish(&settings, BEGIN, END, &report);
+    publish(&settings, policy::POLICY_BEGIN, policy::POLICY_END, &policy_section);
+    assert!(
+        policy_ok,
+        "every call and command succeeded, with and without policies and audit"
+    );
     assert!(unary_ok, "every unary call succeeded, both ways");
     assert!(identity_ok, "every call succeeded over every transport");
     assert!(spans_exported > 0, "spans reached the OTLP receiver");
@@ -280,6 +288,21 @@ pub(crate) async fn bench() {
         all_streams.iter().all(|r| r.failures == 0),
         "every stream got its final message"
     );
+}
+
+/// Prints a generated section and, with `--write`, puts it between its
+/// markers in the report file (at the end when they are not there yet).
+fn publish(settings: &Settings, begin: &str, end: &str, lines: &[String]) {
+    let section = format!("{begin}\n{}\n{end}", lines.join("\n"));
+    println!("{section}");
+    if let Some(path) = &settings.write {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let updated = match (text.find(begin), text.find(end)) {
+            (Some(at), Some(until)) => format!("{}{}{}", &text[..at], section, &text[until + end.len()..]),
+            _ => format!("{text}\n{section}\n"),
+        };
+        std::fs::write(path, updated).expect("write the report");
+    }
 }
 
 pub(crate) fn today() -> String {

@@ -18,6 +18,8 @@ pub(crate) struct Upstream {
     pub(crate) attempt_polls: AtomicU64,
     /// `/locks/get` requests served: one per call through a hop.
     pub(crate) lock_gets: AtomicU64,
+    /// Lock commands served (each answered with a completed attempt).
+    pub(crate) commands: AtomicU64,
     pub(crate) first_success_at: Mutex<Option<Instant>>,
 }
 
@@ -38,6 +40,7 @@ impl Upstream {
             attempt_done: AtomicBool::new(false),
             attempt_polls: AtomicU64::new(0),
             lock_gets: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
             first_success_at: Mutex::new(None),
         });
         let serving = upstream.clone();
@@ -90,6 +93,12 @@ impl Upstream {
                 let status = if done { "success" } else { "pending" };
                 http_response(&format!(
                     r#"{{"action_attempt":{{"action_attempt_id":"bench_attempt","action_type":"LOCK_DOOR","status":"{status}","result":null,"error":null}},"ok":true}}"#
+                ))
+            } else if path.starts_with("/locks/lock_door") || path.starts_with("/locks/unlock_door") {
+                // A command Seam completes at once: the stream ends after one message.
+                let number = self.commands.fetch_add(1, Ordering::Relaxed);
+                http_response(&format!(
+                    r#"{{"action_attempt":{{"action_attempt_id":"bench_command_{number}","action_type":"LOCK_DOOR","status":"success","result":{{}},"error":null}},"ok":true}}"#
                 ))
             } else {
                 self.lock_gets.fetch_add(1, Ordering::Relaxed);

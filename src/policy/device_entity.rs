@@ -5,6 +5,8 @@
 //! device's `custom_metadata`, every value as a string (booleans as
 //! `"true"`/`"false"`).
 
+use std::sync::LazyLock;
+
 use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 use serde_json::Value;
 
@@ -52,19 +54,24 @@ impl From<&DeviceFields> for DeviceFacts {
     }
 }
 
+// Parsed once: parsing a type name runs Cedar's parser.
+static DEVICE: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Seam::Device"));
+static CALLER: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Seam::Caller"));
+static ACTION: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Seam::Action"));
+
 /// `Seam::Device::"<id>"`.
 pub fn device_uid(device_id: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(type_name("Seam::Device"), EntityId::new(device_id))
+    EntityUid::from_type_name_and_id(DEVICE.clone(), EntityId::new(device_id))
 }
 
 /// `Seam::Caller::"<identity>"`.
 pub fn caller_uid(principal: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(type_name("Seam::Caller"), EntityId::new(principal))
+    EntityUid::from_type_name_and_id(CALLER.clone(), EntityId::new(principal))
 }
 
 /// `Seam::Action::"<name>"`.
 pub fn action_uid(name: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(type_name("Seam::Action"), EntityId::new(name))
+    EntityUid::from_type_name_and_id(ACTION.clone(), EntityId::new(name))
 }
 
 fn type_name(name: &str) -> EntityTypeName {

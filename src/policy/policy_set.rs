@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
+    Authorizer, Context, Decision, Entities, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
     Validator,
 };
 use jiff::Timestamp;
@@ -23,6 +23,7 @@ use crate::reloadable::{Reloadable, Reloaded};
 
 use super::call_context::local_time;
 use super::device_entity::{DeviceFacts, action_uid, caller_uid};
+use super::indexed_policies::IndexedPolicies;
 use super::source_position::describe;
 use crate::identity::caller::Caller;
 
@@ -41,11 +42,14 @@ pub struct PolicyDecision {
 pub struct PolicyEngine {
     path: PathBuf,
     schema: Schema,
-    /// The action entities (`LockDoor in "command"` …), for every request.
-    actions: Vec<Entity>,
+    /// The action entities (`LockDoor in "command"` …), built once with their
+    /// hierarchy; each decision adds its device to a copy.
+    actions: Entities,
     authorizer: Authorizer,
+    /// Whether each request and device is checked against the schema (tests).
+    checked: bool,
     /// The policies in force, and the file's text they came from.
-    current: Reloadable<PolicySet, String>,
+    current: Reloadable<IndexedPolicies, String>,
 }
 
 /// Parses and validates a policy file's text; the errors, one per line, as
@@ -77,23 +81,20 @@ impl PolicyEngine {
         let text = read(path)?;
         let policies = check(&path.display().to_string(), &text)?;
         let schema = schema();
-        let actions = schema
-            .action_entities()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .collect();
+        let actions = schema.action_entities().map_err(|e| e.to_string())?;
         Ok(Self {
             path: path.to_owned(),
             schema,
             actions,
             authorizer: Authorizer::new(),
-            current: Reloadable::new(policies, text),
+            checked: cfg!(test),
+            current: Reloadable::new(IndexedPolicies::new(policies)?, text),
         })
     }
 
     /// How many policies are in force.
     pub fn policy_count(&self) -> usize {
-        self.current.get().policies().count()
+        self.current.get().all.policies().count()
     }
 
     /// Decides whether `caller` may do `action` (an RPC name) to `device` at `now`.
@@ -131,21 +132,27 @@ impl PolicyEngine {
             ),
         ])
         .map_err(|e| e.to_string())?;
+        // The request and the device are built here to the schema's shape
+        // (types, attributes, context): checking them again on every call
+        // would cost more than the decision (BENCHMARKS.md). The unit tests
+        // decide with the schema checks on.
+        let schema = self.checked.then_some(&self.schema);
         let request = Request::new(
             caller_uid(&caller.principal),
             action_uid(action),
             super::device_entity::device_uid(&device.device_id),
             context,
-            Some(&self.schema),
+            schema,
         )
         .map_err(|e| e.to_string())?;
-        let entities = Entities::from_entities(
-            self.actions.iter().cloned().chain([device.entity()?]),
-            Some(&self.schema),
-        )
-        .map_err(|e| e.to_string())?;
-        let policies = self.current.get();
-        let response = self.authorizer.is_authorized(&request, &policies, &entities);
+        let entities = self
+            .actions
+            .clone()
+            .add_entities([device.entity()?], schema)
+            .map_err(|e| e.to_string())?;
+        let indexed = self.current.get();
+        let policies = indexed.for_caller(&caller.principal);
+        let response = self.authorizer.is_authorized(&request, policies, &entities);
         Ok(PolicyDecision {
             allowed: response.decision() == Decision::Allow,
             // A policy's `@id("…")` names it; Cedar's own id (`policy0`) otherwise.
@@ -172,7 +179,10 @@ impl PolicyEngine {
             }
         };
         let path = self.path.display().to_string();
-        match self.current.replace_if_changed(text, |text| check(&path, text)) {
+        match self
+            .current
+            .replace_if_changed(text, |text| check(&path, text).and_then(IndexedPolicies::new))
+        {
             Reloaded::Unchanged => {}
             Reloaded::Replaced => {
                 tracing::info!(policies = self.policy_count(), why, "policies reloaded");
