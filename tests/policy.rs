@@ -376,3 +376,62 @@ fn docs_policy_md_shows_the_schema_and_the_examples_as_they_are() {
         assert!(guide.contains(&content), "docs/policy.md does not show {file} as it is");
     }
 }
+
+#[tokio::test]
+async fn decisions_are_counted_by_rpc_and_outcome_without_callers_or_devices() {
+    let fake = FakeSeam::start().await;
+    let files = TempFiles::new("policy-metrics");
+    let policy = files.write(
+        "policy.cedar",
+        "permit(principal, action == Seam::Action::\"GetLock\", resource) when { resource.device_type == \"august_lock\" };",
+    );
+    let gateway = support::process::GatewayProcess::start(
+        &[
+            "--seam-endpoint",
+            &fake.url,
+            "--policy",
+            &policy,
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[("SEAM_API_KEY", API_KEY)],
+    )
+    .await;
+    let admin = gateway.admin_address().await;
+    let mut locks = pb::lock_service_client::LockServiceClient::connect(gateway.url())
+        .await
+        .unwrap();
+    locks
+        .get_lock(pb::GetLockRequest {
+            device_id: "august_device_1".into(),
+        })
+        .await
+        .expect("allowed");
+    let denied = locks
+        .get_lock(pb::GetLockRequest {
+            device_id: "schlage_device_id".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |decision: &str| {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with("seam_gateway_policy_decisions_total{")
+                    && line.contains("grpc_method=\"GetLock\"")
+                    && line.contains(&format!("decision=\"{decision}\""))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    assert_eq!(count("allow").as_deref(), Some("1"), "{metrics}");
+    assert_eq!(count("deny").as_deref(), Some("1"), "{metrics}");
+    assert!(!metrics.contains("schlage_device_id") && !metrics.contains("anonymous"));
+}

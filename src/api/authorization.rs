@@ -65,6 +65,7 @@ impl Gateway {
             };
         };
         let decision = policy.decide(caller, action, &DeviceFacts::from(device), jiff::Timestamp::now());
+        crate::observe::metrics::policy_decision(action, decision.allowed);
         if !decision.allowed {
             tracing::debug!(caller = %caller.principal.escape_debug(), action, device_id = %device.device_id.escape_debug(), "denied by the policies");
         }

@@ -197,6 +197,14 @@ pub fn audit_write_failure() {
     counter!("seam_gateway_audit_write_failures_total").increment(1);
 }
 
+/// A policy decision (`--policy`): `allow` or `deny`, by RPC (bounded: the
+/// API's RPC names). Never the caller or the device.
+pub fn policy_decision(rpc: &str, allowed: bool) {
+    let rpc = RpcLabels::of(rpc).method();
+    counter!("seam_gateway_policy_decisions_total", "grpc_method" => rpc, "decision" => if allowed { "allow" } else { "deny" })
+        .increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
