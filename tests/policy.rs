@@ -435,3 +435,48 @@ async fn decisions_are_counted_by_rpc_and_outcome_without_callers_or_devices() {
     assert_eq!(count("deny").as_deref(), Some("1"), "{metrics}");
     assert!(!metrics.contains("schlage_device_id") && !metrics.contains("anonymous"));
 }
+
+#[tokio::test]
+async fn sighup_takes_a_rewritten_policy_file_at_once() {
+    let fake = FakeSeam::start().await;
+    let files = TempFiles::new("policy-sighup");
+    let policy = files.write("policy.cedar", "forbid(principal, action, resource);");
+    let gateway = support::process::GatewayProcess::start(
+        &[
+            "--seam-endpoint",
+            &fake.url,
+            "--policy",
+            &policy,
+            "--policy-reload-interval",
+            "1h",
+        ],
+        &[("SEAM_API_KEY", API_KEY)],
+    )
+    .await;
+    let mut locks = pb::lock_service_client::LockServiceClient::connect(gateway.url())
+        .await
+        .unwrap();
+    let get_lock = pb::GetLockRequest {
+        device_id: "august_device_1".into(),
+    };
+    files.write(
+        "policy.cedar",
+        "permit(principal, action == Seam::Action::\"GetLock\", resource);",
+    );
+    let denied = locks.get_lock(get_lock.clone()).await.unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Code::PermissionDenied,
+        "not re-read before the hour or a SIGHUP"
+    );
+    gateway.signal("HUP").await;
+    gateway
+        .wait_for_line("policies reloaded", Duration::from_secs(5), |line| {
+            line["fields"]["why"] == "SIGHUP"
+        })
+        .await;
+    locks
+        .get_lock(get_lock)
+        .await
+        .expect("the rewritten policy is in force");
+}
