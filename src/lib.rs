@@ -188,6 +188,10 @@ pub async fn serve_with_reloads(
         let admin = TcpListener::bind(address)
             .await
             .map_err(|e| ServeError::Admin(address, e))?;
+        // Record metrics from the first call on: the recorder is in place
+        // before the gateway says the admin listener is ready, and before
+        // it serves gRPC.
+        observe::metrics::install();
         if let Ok(address) = admin.local_addr() {
             tracing::info!(%address, "admin listener ready (/metrics, /healthz, /readyz)");
         }
