@@ -1,5 +1,5 @@
 //! GetActionAttempt against Seam's fake.
-mod support;
+use crate::support;
 
 use seam_grpc_gateway::pb;
 use seam_grpc_gateway::pb::action_attempt::Status;

@@ -2,7 +2,7 @@
 //! disk before each command, the command's later records, denied reads; fail
 //! closed on an unwritable file (`/dev/full`): UNAVAILABLE and nothing sent;
 //! `kill -9` right after a command leaves its record; SIGHUP reopens the file.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

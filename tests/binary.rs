@@ -1,6 +1,6 @@
 //! The `seam-grpc-gateway` binary as an operator runs it: flags, the ready
 //! line, one log line per RPC, no secret in any log line, clean exit on SIGTERM.
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

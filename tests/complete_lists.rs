@@ -2,7 +2,7 @@
 //! by default) and Seam's fake ignores `limit`. Against an upstream that
 //! enforces it, every lock and every event still arrives, each exactly once,
 //! through ListLocks, ListEvents and WatchEvents' replay.
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::str::FromStr;

@@ -1,7 +1,7 @@
 //! Caller connections are bounded: silent sockets are closed, the accept loop
 //! stays calm when the open-files limit is reached, a connection limit refuses
 //! at once, idle and old connections are asked to go away.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

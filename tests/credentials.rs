@@ -1,6 +1,6 @@
 //! Pass-through mode: with no SEAM_API_KEY, each call carries its own Seam
 //! credential in `authorization` (and `seam-workspace` for access tokens).
-mod support;
+use crate::support;
 
 use seam_grpc_gateway::{Config, pb};
 use support::scripted_upstream::{CannedResponse, ScriptedUpstream};

@@ -1,6 +1,6 @@
 //! The deployment files in deploy/ are valid for the tools that read them, and
 //! docs/operations.md shows them as they are.
-mod support;
+use crate::support;
 
 use support::repo_root;
 use support::tools::{run, tool};

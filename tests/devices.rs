@@ -1,5 +1,5 @@
 //! GetDevice and ListDevices against Seam's fake.
-mod support;
+use crate::support;
 
 use seam_grpc_gateway::pb;
 use support::{FakeSeam, Gateway, LOCK_1, OFFLINE_LOCK};

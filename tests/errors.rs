@@ -1,6 +1,6 @@
 //! Bad input and upstream failures: each is a clear status with ErrorInfo,
 //! never a panic or a hang, and the gateway keeps serving.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

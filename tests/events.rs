@@ -1,5 +1,5 @@
 //! GetEvent and ListEvents against Seam's fake.
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};

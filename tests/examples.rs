@@ -1,6 +1,6 @@
 //! The client examples in other languages, generated from proto/ and run the
 //! way their README says, against the gateway and Seam's fake.
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! limited), the verified-token cache, pass-through mode's
 //! `seam-authorization`, and mTLS + JWT together. No token reaches a log line
 //! or an error.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! No door moves after its caller gave up: a lock command is sent only while
 //! its caller still waits and before its deadline, and every command that
 //! reaches Seam has a log line saying what became of it and of its caller.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

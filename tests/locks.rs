@@ -1,5 +1,5 @@
 //! GetLock and ListLocks against Seam's fake.
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 

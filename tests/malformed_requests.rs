@@ -1,7 +1,7 @@
 //! Request bodies that are not valid protobuf (truncated, or a string field
 //! that is not UTF-8) are the caller's fault: INVALID_ARGUMENT with
 //! ErrorInfo, and a log line, although no handler ran.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The on-call engineer's files: the Prometheus alert rules pass `promtool
 //! check rules`, and the Grafana dashboard is valid JSON whose panels query
 //! only metrics the gateway exports (src/observe/metrics.rs).
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! certificate → health and reflection only; an untrusted certificate refused
 //! at the handshake; certificate reload (file change and SIGHUP) with a
 //! stream open across it; a broken new pair refused.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

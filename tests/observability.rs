@@ -1,6 +1,6 @@
 //! The admin listener: Prometheus metrics after known calls, liveness and
 //! readiness (503 once shutdown began, while calls drain).
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! What an operator relies on when running the binary: the Seam key is read
 //! from where it is safe and its source is stated truthfully, log lines cannot
 //! be forged by what callers send, and SIGTERM answers every open call.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! undecided RPCs refused, reload (valid and invalid), `policy validate`, and
 //! a gateway started with an invalid policy. The time-window examples are
 //! decided with an injected clock in `src/policy/policy_set.rs`.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

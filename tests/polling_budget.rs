@@ -1,6 +1,6 @@
 //! Background polling shares one upstream budget per credential: many pending
 //! attempts cannot flood Seam, and commands and unary reads never wait for it.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

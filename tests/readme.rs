@@ -4,7 +4,7 @@
 //! ids and page tokens written as <time>, <request-id> and <token>). The
 //! document cannot drift. The mutual-TLS walkthrough runs `scripts/dev-certs`
 //! first, as the document says, and serves with the certificates it made.
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! grpcurl, the way a user explores the gateway: server reflection (no proto
 //! files at hand), health, a real call and a decoded error.
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::tools::{run, tool};

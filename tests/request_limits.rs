@@ -1,7 +1,7 @@
 //! What a caller sends is bounded: every id, token and filter has a length or
 //! count limit, refused INVALID_ARGUMENT with BadRequest naming the field and
 //! before anything reaches Seam, so oversized requests cannot grow memory.
-mod support;
+use crate::support;
 
 use seam_grpc_gateway::pb;
 use support::process::GatewayProcess;

@@ -5,7 +5,7 @@
 //! on the fake's outage for `/action_attempts/get`, sends the command, sets the
 //! attempt back to `pending` with `/_fake/update_action_attempt`, and lifts the
 //! outage.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! W3C trace context: a caller's `traceparent` is honoured, every request to
 //! Seam made for the call carries the same trace (a span of its own), and the
 //! call's log line names the trace.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

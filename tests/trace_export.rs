@@ -2,7 +2,7 @@
 //! exports a server span per call and a client span per request to Seam, in
 //! the caller's trace, to an OTLP receiver (a tonic server for
 //! opentelemetry-proto's trace service, inside the test).
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! A misbehaving Seam-shaped upstream: redirects, huge answers, absurd
 //! Retry-After values and refused connections each end in a clear status,
 //! and the credential never leaves for another origin.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

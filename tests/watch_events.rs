@@ -1,6 +1,6 @@
 //! WatchEvents against Seam's fake: live events, filters, resuming without
 //! duplicates or gaps, one shared tail, and outages that lose nothing.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

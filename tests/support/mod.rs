@@ -1,7 +1,5 @@
 //! Starts the real things the integration tests talk to: Seam's own fake
 //! (Node, `tests/support/fake_seam.mjs`) and the gateway on `127.0.0.1:0`.
-#![allow(dead_code)] // each test binary uses a different part of this module
-
 pub mod jwt;
 pub mod pki;
 pub mod process;
@@ -36,7 +34,8 @@ pub fn repo_root() -> PathBuf {
 /// A running `@seamapi/fake-seam-connect`, killed on drop.
 pub struct FakeSeam {
     pub url: String,
-    child: Child,
+    /// Held for `kill_on_drop`: the fake ends with this value.
+    _process: Child,
     http: reqwest::Client,
 }
 
@@ -76,7 +75,7 @@ impl FakeSeam {
         let url = announced["url"].as_str().expect("url").to_owned();
         Self {
             url,
-            child,
+            _process: child,
             http: reqwest::Client::new(),
         }
     }
