@@ -37,6 +37,7 @@ use tokio::sync::watch;
 
 pub use api::error::ERROR_DOMAIN;
 pub use config::Config;
+pub use identity::caller::{AuthMethod, Caller};
 use secrecy::ExposeSecret;
 pub use server::MAX_REQUEST_BYTES;
 

@@ -18,6 +18,7 @@
 //!   polls; then the attempt completes and every caller's final message is timed
 //!   from the moment the upstream first answered "success".
 
+mod decision;
 mod identity;
 mod load;
 mod minimal_hop;
@@ -109,6 +110,11 @@ pub(crate) async fn bench() {
             ok,
             "every call and command succeeded, with and without policies and audit"
         );
+        return;
+    }
+    if std::env::args().any(|a| a == "--decision-only") {
+        let time = decision::decision_time(settings.rounds, settings.run_for);
+        println!("one decision, 50 policies: {:.2} µs", time.as_secs_f64() * 1e6);
         return;
     }
     if std::env::args().any(|a| a == "--identity-only") {

@@ -18,7 +18,7 @@ pub(crate) const POLICY_END: &str = "<!-- policy:end -->";
 /// 50 policies: 48 per-service tag rules that do not match the benchmark's
 /// device, the rule that lets the (anonymous) benchmark read and operate
 /// August locks, and a server-room forbid; all evaluated on every call.
-fn fifty_policies() -> String {
+pub(crate) fn fifty_policies() -> String {
     let mut text = String::new();
     for i in 0..48 {
         text.push_str(&format!(

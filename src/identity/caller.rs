@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// How a caller proved who it is (`auth_method` in logs and audit records).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthMethod {
     /// A client certificate signed by `--tls-client-ca`.
     Mtls,

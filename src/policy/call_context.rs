@@ -4,8 +4,48 @@
 //! how the caller proved who it is. The time zone rules are jiff's bundled
 //! copy of the IANA database.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cedar_policy::{Context, RestrictedExpression};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, civil::Weekday};
+
+use crate::identity::caller::AuthMethod;
+
+/// The contexts decided with so far: at most 24 hours × 7 days × 3 methods.
+/// Building one turns its values into Cedar's, which cost more than a sixth
+/// of a decision (BENCHMARKS.md, one decision alone).
+#[derive(Default)]
+pub struct ContextCache {
+    contexts: Mutex<HashMap<(i64, &'static str, AuthMethod), Context>>,
+}
+
+impl ContextCache {
+    /// The context of a call by `auth_method` to a device in `time_zone` at `now`.
+    pub fn context(&self, now: Timestamp, time_zone: Option<&str>, auth_method: AuthMethod) -> Result<Context, String> {
+        let (hour, weekday) = local_time(now, time_zone);
+        let key = (hour, weekday, auth_method);
+        let mut contexts = self.contexts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(context) = contexts.get(&key) {
+            return Ok(context.clone());
+        }
+        let context = Context::from_pairs([
+            ("local_hour".to_owned(), RestrictedExpression::new_long(hour)),
+            (
+                "weekday".to_owned(),
+                RestrictedExpression::new_string(weekday.to_owned()),
+            ),
+            (
+                "auth_method".to_owned(),
+                RestrictedExpression::new_string(auth_method.as_str().to_owned()),
+            ),
+        ])
+        .map_err(|e| e.to_string())?;
+        contexts.insert(key, context.clone());
+        Ok(context)
+    }
+}
 
 /// The local time of a device at `now`: (hour, weekday as "mon" … "sun").
 pub fn local_time(now: Timestamp, time_zone: Option<&str>) -> (i64, &'static str) {

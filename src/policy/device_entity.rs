@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::seam::model::DeviceFields;
 
 /// What a decision needs to know of a device.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct DeviceFacts {
     pub device_id: String,
     pub device_type: String,

@@ -4,16 +4,19 @@
 //! still evaluate it for every call, at a few microseconds each. Each caller
 //! named in a scope gets its own set (its policies and the general ones);
 //! everyone else gets the general ones. Same decisions, fewer evaluations.
+//! Each policy's name is also kept: reading an annotation runs Cedar's parser.
 
 use std::collections::HashMap;
 
-use cedar_policy::{Policy, PolicySet, PrincipalConstraint};
+use cedar_policy::{Policy, PolicyId, PolicySet, PrincipalConstraint};
 
 pub struct IndexedPolicies {
     /// Every policy, for counting and naming.
     pub all: PolicySet,
     general: PolicySet,
     by_caller: HashMap<String, PolicySet>,
+    /// A policy's `@id("…")`, or Cedar's own id (`policy0`) without one.
+    names: HashMap<PolicyId, String>,
 }
 
 impl IndexedPolicies {
@@ -26,6 +29,15 @@ impl IndexedPolicies {
                 None => general.add(policy.clone()).map_err(|e| e.to_string())?,
             }
         }
+        let names = all
+            .policies()
+            .map(|policy| {
+                let name = policy
+                    .annotation("id")
+                    .map_or_else(|| policy.id().to_string(), str::to_owned);
+                (policy.id().clone(), name)
+            })
+            .collect();
         let mut by_caller = HashMap::new();
         for (caller, own) in named {
             let mut set = general.clone();
@@ -38,7 +50,13 @@ impl IndexedPolicies {
             all,
             general,
             by_caller,
+            names,
         })
+    }
+
+    /// The name of a policy in force (audit records, logs).
+    pub fn name(&self, id: &PolicyId) -> String {
+        self.names.get(id).cloned().unwrap_or_else(|| id.to_string())
     }
 
     /// The policies that can apply to `caller`.

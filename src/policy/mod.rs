@@ -7,6 +7,7 @@
 
 pub mod call_context;
 pub mod device_entity;
+pub mod entity_store_cache;
 pub mod indexed_policies;
 pub mod policy_set;
 pub mod source_position;

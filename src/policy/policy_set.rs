@@ -11,18 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cedar_policy::{
-    Authorizer, Context, Decision, Entities, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
-    Validator,
-};
+use cedar_policy::{Authorizer, Decision, PolicySet, Request, Schema, ValidationMode, Validator};
 use jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::reload_schedule::reload_until_shutdown;
 use crate::reloadable::{Reloadable, Reloaded};
 
-use super::call_context::local_time;
+use super::call_context::ContextCache;
 use super::device_entity::{DeviceFacts, action_uid, caller_uid};
+use super::entity_store_cache::EntityStoreCache;
 use super::indexed_policies::IndexedPolicies;
 use super::source_position::describe;
 use crate::identity::caller::Caller;
@@ -42,9 +40,9 @@ pub struct PolicyDecision {
 pub struct PolicyEngine {
     path: PathBuf,
     schema: Schema,
-    /// The action entities (`LockDoor in "command"` …), built once with their
-    /// hierarchy; each decision adds its device to a copy.
-    actions: Entities,
+    /// The action entities with each recent device, one store per device.
+    entity_stores: EntityStoreCache,
+    contexts: ContextCache,
     authorizer: Authorizer,
     /// Whether each request and device is checked against the schema (tests).
     checked: bool,
@@ -85,7 +83,8 @@ impl PolicyEngine {
         Ok(Self {
             path: path.to_owned(),
             schema,
-            actions,
+            entity_stores: EntityStoreCache::new(actions),
+            contexts: ContextCache::default(),
             authorizer: Authorizer::new(),
             checked: cfg!(test),
             current: Reloadable::new(IndexedPolicies::new(policies)?, text),
@@ -119,19 +118,9 @@ impl PolicyEngine {
         device: &DeviceFacts,
         now: Timestamp,
     ) -> Result<PolicyDecision, String> {
-        let (hour, weekday) = local_time(now, device.time_zone.as_deref());
-        let context = Context::from_pairs([
-            ("local_hour".to_owned(), RestrictedExpression::new_long(hour)),
-            (
-                "weekday".to_owned(),
-                RestrictedExpression::new_string(weekday.to_owned()),
-            ),
-            (
-                "auth_method".to_owned(),
-                RestrictedExpression::new_string(caller.auth_method.as_str().to_owned()),
-            ),
-        ])
-        .map_err(|e| e.to_string())?;
+        let context = self
+            .contexts
+            .context(now, device.time_zone.as_deref(), caller.auth_method)?;
         // The request and the device are built here to the schema's shape
         // (types, attributes, context): checking them again on every call
         // would cost more than the decision (BENCHMARKS.md). The unit tests
@@ -145,27 +134,13 @@ impl PolicyEngine {
             schema,
         )
         .map_err(|e| e.to_string())?;
-        let entities = self
-            .actions
-            .clone()
-            .add_entities([device.entity()?], schema)
-            .map_err(|e| e.to_string())?;
+        let entities = self.entity_stores.store_for(device, schema)?;
         let indexed = self.current.get();
         let policies = indexed.for_caller(&caller.principal);
         let response = self.authorizer.is_authorized(&request, policies, &entities);
         Ok(PolicyDecision {
             allowed: response.decision() == Decision::Allow,
-            // A policy's `@id("…")` names it; Cedar's own id (`policy0`) otherwise.
-            policy_ids: response
-                .diagnostics()
-                .reason()
-                .map(|id| {
-                    policies
-                        .policy(id)
-                        .and_then(|policy| policy.annotation("id"))
-                        .map_or_else(|| id.to_string(), str::to_owned)
-                })
-                .collect(),
+            policy_ids: response.diagnostics().reason().map(|id| indexed.name(id)).collect(),
         })
     }
 
@@ -278,6 +253,21 @@ mod tests {
         assert!(engine.decide(&frontdesk, "UnlockDoor", &hq, office_hours()).allowed);
         assert!(!engine.decide(&frontdesk, "UnlockDoor", &annex, office_hours()).allowed);
         assert!(!engine.decide(&frontdesk, "GetLock", &untagged, office_hours()).allowed);
+    }
+
+    #[test]
+    fn a_device_whose_facts_change_is_decided_on_its_new_facts() {
+        // Entity stores and contexts are reused between decisions: keyed by
+        // the device's facts and the local time, never by the id alone.
+        let engine = engine();
+        let frontdesk = caller("frontdesk");
+        let hq = device("moved_door", &[("building", "hq")], Some("Europe/Paris"));
+        let moved = device("moved_door", &[("building", "annex")], Some("Europe/Paris"));
+        assert!(engine.decide(&frontdesk, "UnlockDoor", &hq, office_hours()).allowed);
+        assert!(!engine.decide(&frontdesk, "UnlockDoor", &moved, office_hours()).allowed);
+        assert!(engine.decide(&frontdesk, "UnlockDoor", &hq, office_hours()).allowed);
+        let saturday: Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
+        assert!(!engine.decide(&frontdesk, "UnlockDoor", &hq, saturday).allowed);
     }
 
     #[test]
