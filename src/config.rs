@@ -124,6 +124,49 @@ pub struct Config {
     #[arg(long, env = "SEAM_GATEWAY_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
 
+    /// Address of the webhook listener: `POST /webhooks/seam`, where Seam
+    /// pushes events (docs/webhooks.md); off when unset. It faces Seam, so it
+    /// is never the gRPC or admin address. Needs SEAM_WEBHOOK_SECRET or
+    /// --webhook-secret-file.
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_LISTEN")]
+    pub webhook_listen: Option<SocketAddr>,
+
+    /// The webhook's signing secret as Seam shows it (`whsec_…`). Never logged.
+    #[arg(long = "webhook-secret", env = "SEAM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<Secret>,
+
+    /// File holding the webhook's signing secret (surrounding whitespace is
+    /// ignored), for secrets mounted as files. Not together with SEAM_WEBHOOK_SECRET.
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_SECRET_FILE", conflicts_with = "webhook_secret")]
+    pub webhook_secret_file: Option<PathBuf>,
+
+    /// The largest webhook delivery read; a larger one is refused (413).
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub webhook_max_body_bytes: usize,
+
+    /// The most a webhook delivery's headers, then its body, may take to arrive.
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub webhook_read_timeout: Duration,
+
+    /// Connections the webhook listener serves at once; more wait to be accepted.
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_MAX_CONNECTIONS", default_value_t = 64)]
+    pub webhook_max_connections: usize,
+
+    /// Webhook ids remembered, so that a delivery Seam repeats is acknowledged
+    /// and ignored (the oldest is forgotten first).
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_REPLAY_MEMORY", default_value_t = 100_000)]
+    pub webhook_replay_memory: usize,
+
+    /// While webhook deliveries arrive, attempt pollers and event tails check
+    /// Seam at most this often (the safety net for a lost delivery).
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_SAFETY_POLL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub webhook_safety_poll_interval: Duration,
+
+    /// Deliveries count as arriving until none came for this long; polling
+    /// then returns to its normal schedule.
+    #[arg(long, env = "SEAM_GATEWAY_WEBHOOK_LIVE_FOR", default_value = "10m", value_parser = parse_duration)]
+    pub webhook_live_for: Duration,
+
     /// Base URL of Seam's API (or of Seam's fake).
     #[arg(long, env = "SEAM_ENDPOINT", default_value = "https://connect.getseam.com", value_parser = parse_endpoint)]
     pub seam_endpoint: String,
@@ -322,6 +365,15 @@ impl fmt::Debug for Config {
             .field("jwt_jwks_min_refetch_interval", &self.jwt_jwks_min_refetch_interval)
             .field("jwt_jwks_refresh_interval", &self.jwt_jwks_refresh_interval)
             .field("jwt_cache_entries", &self.jwt_cache_entries)
+            .field("webhook_listen", &self.webhook_listen)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[set]"))
+            .field("webhook_secret_file", &self.webhook_secret_file)
+            .field("webhook_max_body_bytes", &self.webhook_max_body_bytes)
+            .field("webhook_read_timeout", &self.webhook_read_timeout)
+            .field("webhook_max_connections", &self.webhook_max_connections)
+            .field("webhook_replay_memory", &self.webhook_replay_memory)
+            .field("webhook_safety_poll_interval", &self.webhook_safety_poll_interval)
+            .field("webhook_live_for", &self.webhook_live_for)
             .field("seam_endpoint", &self.seam_endpoint)
             .field("seam_api_key", &self.seam_api_key.as_ref().map(|_| "[set]"))
             .field("seam_api_key_file", &self.seam_api_key_file)
@@ -360,10 +412,11 @@ impl Config {
         Self::parse_from(["seam-grpc-gateway", "--seam-endpoint", seam_endpoint])
     }
 
-    /// Settles where the Seam key comes from, with one rule: a key read from
+    /// Settles where the secrets come from. The Seam key: a key read from
     /// --seam-api-key-file replaces the flag, and an empty key is no key
-    /// (pass-through mode), whichever way it came.
-    pub fn resolve_seam_api_key(&mut self) -> Result<(), String> {
+    /// (pass-through mode), whichever way it came. The webhook secret: read
+    /// from --webhook-secret-file when given.
+    pub fn resolve_secret_files(&mut self) -> Result<(), String> {
         if let Some(path) = &self.seam_api_key_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read --seam-api-key-file {}: {e}", path.display()))?;
@@ -375,6 +428,11 @@ impl Config {
             .is_some_and(|key| key.expose_secret().trim().is_empty())
         {
             self.seam_api_key = None;
+        }
+        if let Some(path) = &self.webhook_secret_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --webhook-secret-file {}: {e}", path.display()))?;
+            self.webhook_secret = Some(Secret::from(text.trim().to_owned()));
         }
         Ok(())
     }
@@ -470,20 +528,20 @@ mod tests {
     #[test]
     fn an_empty_key_means_pass_through_whichever_way_it_came() {
         let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key", ""]);
-        config.resolve_seam_api_key().unwrap();
+        config.resolve_secret_files().unwrap();
         assert!(config.pass_through());
 
         let dir = std::env::temp_dir().join(format!("seam-gateway-key-{}", std::process::id()));
         std::fs::write(&dir, "  seam_key_from_file\n").unwrap();
         let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key-file", dir.to_str().unwrap()]);
-        config.resolve_seam_api_key().unwrap();
+        config.resolve_secret_files().unwrap();
         assert_eq!(
             config.seam_api_key.as_ref().map(|key| key.expose_secret()),
             Some("seam_key_from_file")
         );
         std::fs::write(&dir, "\n").unwrap();
         let mut config = Config::parse_from(["seam-grpc-gateway", "--seam-api-key-file", dir.to_str().unwrap()]);
-        config.resolve_seam_api_key().unwrap();
+        config.resolve_secret_files().unwrap();
         assert!(config.pass_through());
         std::fs::remove_file(&dir).unwrap();
     }
@@ -492,7 +550,7 @@ mod tests {
     fn a_key_beyond_loopback_needs_an_explicit_yes() {
         let exposed = |args: &[&str]| {
             let mut config = Config::parse_from(args);
-            config.resolve_seam_api_key().unwrap();
+            config.resolve_secret_files().unwrap();
             config.check_exposure()
         };
         let error = exposed(&["gw", "--seam-api-key", "k", "--listen", "0.0.0.0:50051"]).unwrap_err();

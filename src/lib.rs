@@ -25,6 +25,7 @@ mod reload_schedule;
 mod reloadable;
 pub mod seam;
 mod server;
+mod webhooks;
 mod wire;
 
 pub use wire::{codec, encoded_struct, pb};
@@ -68,6 +69,8 @@ pub enum ServeError {
     Policy(String),
     /// The audit log could not be opened.
     Audit(String),
+    /// The webhook listener could not start (no or bad secret, address in use).
+    Webhooks(String),
 }
 
 impl std::fmt::Display for ServeError {
@@ -79,6 +82,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Identity(e) => f.write_str(e),
             ServeError::Policy(e) => write!(f, "invalid policy file:\n{e}"),
             ServeError::Audit(e) => f.write_str(e),
+            ServeError::Webhooks(e) => f.write_str(e),
         }
     }
 }
@@ -155,14 +159,33 @@ pub async fn serve_with_reloads(
         max: config.poll_max,
     };
     let poll_budgets = Arc::new(PollBudgets::new(config.max_polls_per_second));
+    let webhook_verifier = match (&config.webhook_listen, &config.webhook_secret) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ServeError::Webhooks(
+                "--webhook-listen needs the signing secret: SEAM_WEBHOOK_SECRET or --webhook-secret-file".into(),
+            ));
+        }
+        (Some(_), Some(secret)) => {
+            Some(webhooks::signature::DeliveryVerifier::new(secret).map_err(ServeError::Webhooks)?)
+        }
+    };
+    let delivery_health = Arc::new(if webhook_verifier.is_some() {
+        webhooks::delivery_health::DeliveryHealth::new(config.webhook_live_for, config.webhook_safety_poll_interval)
+    } else {
+        webhooks::delivery_health::DeliveryHealth::never()
+    });
+    let attempt_hints = Arc::new(attempts::attempt_hints::AttemptHints::default());
     let gateway = Arc::new(Gateway {
-        attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule, poll_budgets.clone()),
+        attempts: AttemptWatcher::new(Arc::new(seam.clone()), schedule, poll_budgets.clone())
+            .with_webhooks(attempt_hints.clone(), delivery_health.clone()),
         event_tails: EventTails::new(
             seam.clone(),
             config.events_poll_interval,
             stopping_rx.clone(),
             poll_budgets,
-        ),
+        )
+        .with_webhooks(delivery_health.clone()),
         events_poll_interval: config.events_poll_interval,
         events_buffer: config.events_buffer.max(1),
         seam,
@@ -185,6 +208,41 @@ pub async fn serve_with_reloads(
         shutdown: stopping_rx.clone(),
         calls_aborted: aborting_rx,
     });
+    if let (Some(address), Some(verifier)) = (config.webhook_listen, webhook_verifier) {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| ServeError::Webhooks(format!("cannot listen on the webhook address {address}: {e}")))?;
+        let credential = config
+            .seam_api_key
+            .as_ref()
+            .map(|key| seam::Credential::new(key.expose_secret(), None));
+        if credential.is_none() {
+            tracing::warn!(
+                "webhooks without SEAM_API_KEY: deliveries wake attempt pollers, but events reach no WatchEvents caller (pass-through credentials keep polling)"
+            );
+        }
+        let intake = Arc::new(webhooks::intake::WebhookIntake::new(
+            verifier,
+            webhooks::intake::IntakeLimits {
+                max_body_bytes: config.webhook_max_body_bytes.max(1),
+                read_timeout: config.webhook_read_timeout,
+                max_connections: config.webhook_max_connections,
+                replay_memory: config.webhook_replay_memory,
+            },
+            delivery_health.clone(),
+            webhooks::dispatch::Dispatch {
+                gateway: gateway.clone(),
+                hints: attempt_hints,
+                credential,
+            },
+        ));
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, path = webhooks::intake::PATH, "webhook listener ready");
+        }
+        tokio::spawn(intake.serve(listener, stopping_rx.clone()));
+        let stopping = stopping_rx.clone();
+        tokio::spawn(async move { delivery_health.report_changes(stopping).await });
+    }
     if let Some(address) = config.admin_listen {
         let admin = TcpListener::bind(address)
             .await

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         return validate_policy(path);
     }
     init_logging(config.log_format);
-    if let Err(e) = config.resolve_seam_api_key().and_then(|()| config.check_exposure()) {
+    if let Err(e) = config.resolve_secret_files().and_then(|()| config.check_exposure()) {
         tracing::error!(error = %e, "cannot start");
         return ExitCode::FAILURE;
     }

@@ -36,3 +36,4 @@ mod trace_context;
 mod trace_export;
 mod upstream_faults;
 mod watch_events;
+mod webhooks;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::attempts::attempt_hints::AttemptHints;
 use crate::observe::metrics;
 use crate::pb;
 use crate::pb::action_attempt::Status as AttemptStatus;
@@ -15,6 +16,7 @@ use crate::polling::backoff::Backoff;
 use crate::polling::budget::{PollBudget, PollBudgets, PollPriority};
 use crate::polling::shared_producers::{Membership, Producers};
 use crate::seam::{Credential, SeamClient, UpstreamError, Upstreamed, model};
+use crate::webhooks::delivery_health::DeliveryHealth;
 
 /// Where attempts are read from: Seam in production, a script in unit tests.
 pub trait AttemptSource: Send + Sync + 'static {
@@ -75,6 +77,10 @@ pub struct AttemptWatcher<S> {
     schedule: PollSchedule,
     pollers: Pollers,
     budgets: Arc<PollBudgets>,
+    /// Webhook deliveries naming an attempt wake its poller.
+    hints: Arc<AttemptHints>,
+    /// While deliveries arrive, polling is the safety net.
+    health: Arc<DeliveryHealth>,
 }
 
 impl<S: AttemptSource> AttemptWatcher<S> {
@@ -84,7 +90,16 @@ impl<S: AttemptSource> AttemptWatcher<S> {
             schedule,
             pollers: Pollers::default(),
             budgets,
+            hints: Arc::default(),
+            health: Arc::new(DeliveryHealth::never()),
         }
+    }
+
+    /// Pollers woken by `hints` and slowed while `health` says deliveries arrive.
+    pub fn with_webhooks(mut self, hints: Arc<AttemptHints>, health: Arc<DeliveryHealth>) -> Self {
+        self.hints = hints;
+        self.health = health;
+        self
     }
 
     /// Starts watching an attempt. `known` is a snapshot the caller already
@@ -113,6 +128,8 @@ impl<S: AttemptSource> AttemptWatcher<S> {
             let poller = Poller {
                 source: self.source.clone(),
                 budget: self.budgets.of(credential),
+                hints: self.hints.clone(),
+                health: self.health.clone(),
                 membership,
             };
             tokio::spawn(poller.run(first_check, self.schedule));
@@ -131,6 +148,8 @@ struct Poller<S> {
     source: Arc<S>,
     /// The credential's polling budget: each check waits for its turn.
     budget: Arc<PollBudget>,
+    hints: Arc<AttemptHints>,
+    health: Arc<DeliveryHealth>,
     membership: Membership<PollerKey, watch::Sender<AttemptView>>,
 }
 
@@ -150,9 +169,21 @@ impl<S: AttemptSource> Poller<S> {
         let mut next_check = first_check;
         let started = tokio::time::Instant::now();
         let mut last_checked = None;
+        let hint = self.hints.listen(&self.membership.key.1);
         loop {
+            // While webhook deliveries arrive, a check waits at least the
+            // safety interval, unless a delivery names this attempt. A first
+            // read with no snapshot yet (WatchActionAttempt) is not delayed.
+            let wait = if next_check.is_zero() {
+                next_check
+            } else {
+                next_check.max(self.health.poll_floor())
+            };
             let turn = async {
-                tokio::time::sleep(next_check).await;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = hint.notify.notified() => metrics::webhook_attempt_hint(),
+                }
                 self.budget.turn(PollPriority::attempt(started, last_checked)).await;
             };
             tokio::select! {

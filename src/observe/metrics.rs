@@ -205,6 +205,22 @@ pub fn policy_decision(rpc: &str, allowed: bool) {
         .increment(1);
 }
 
+/// A webhook delivery and what became of it: `accepted`, `replayed` (an id
+/// already taken), `refused` (401: `reason` says why), `too_large`, `malformed`.
+pub fn webhook_delivery(outcome: &'static str, reason: &'static str) {
+    counter!("seam_gateway_webhook_deliveries_total", "outcome" => outcome, "reason" => reason).increment(1);
+}
+
+/// Whether webhook deliveries are arriving (1: polling is the safety net).
+pub fn webhook_deliveries_live(live: bool) {
+    gauge!("seam_gateway_webhook_deliveries_live").set(if live { 1.0 } else { 0.0 });
+}
+
+/// An attempt poller checked Seam at once because a delivery named its attempt.
+pub fn webhook_attempt_hint() {
+    counter!("seam_gateway_webhook_attempt_hints_total").increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,15 @@ impl<K: Eq + Hash + Clone, S> Producers<K, S> {
         (receiver, Some(membership))
     }
 
+    /// The sender of `key`'s producer, if one runs.
+    pub fn get(&self, key: &K) -> Option<Arc<S>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
     /// How many producers are running.
     #[cfg(test)]
     pub fn len(&self) -> usize {

@@ -5,6 +5,7 @@ pub mod pki;
 pub mod process;
 pub mod scripted_upstream;
 pub mod tools;
+pub mod webhook_delivery;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -139,6 +139,14 @@ impl GatewayProcess {
         line["fields"]["address"].as_str().expect("address").to_owned()
     }
 
+    /// The address of `--webhook-listen`, from its ready line.
+    pub async fn webhook_address(&self) -> String {
+        let line = self
+            .wait_for_line("webhook listener ready", Duration::from_secs(5), |_| true)
+            .await;
+        line["fields"]["address"].as_str().expect("address").to_owned()
+    }
+
     /// Sends `signal` (e.g. "TERM") to the process.
     pub async fn signal(&self, signal: &str) {
         let status = Command::new("kill")
