@@ -22,9 +22,8 @@ pub struct ContextCache {
 }
 
 impl ContextCache {
-    /// The context of a call by `auth_method` to a device in `time_zone` at `now`.
-    pub fn context(&self, now: Timestamp, time_zone: Option<&str>, auth_method: AuthMethod) -> Result<Context, String> {
-        let (hour, weekday) = local_time(now, time_zone);
+    /// The context of a call by `auth_method` at a device's local `hour` and `weekday`.
+    pub fn context(&self, hour: i64, weekday: &'static str, auth_method: AuthMethod) -> Result<Context, String> {
         let key = (hour, weekday, auth_method);
         let mut contexts = self.contexts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(context) = contexts.get(&key) {

@@ -6,6 +6,7 @@
 //! in the device's time zone).
 
 pub mod call_context;
+pub mod decision_cache;
 pub mod device_entity;
 pub mod entity_store_cache;
 pub mod indexed_policies;

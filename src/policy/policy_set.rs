@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use crate::reload_schedule::reload_until_shutdown;
 use crate::reloadable::{Reloadable, Reloaded};
 
-use super::call_context::ContextCache;
+use super::call_context::{ContextCache, local_time};
+use super::decision_cache::{CallKey, DecisionCache};
 use super::device_entity::{DeviceFacts, action_uid, caller_uid};
 use super::entity_store_cache::EntityStoreCache;
 use super::indexed_policies::IndexedPolicies;
@@ -43,6 +44,8 @@ pub struct PolicyEngine {
     /// The action entities with each recent device, one store per device.
     entity_stores: EntityStoreCache,
     contexts: ContextCache,
+    /// Decisions made, by their inputs, until the policies change.
+    decisions: DecisionCache,
     authorizer: Authorizer,
     /// Whether each request and device is checked against the schema (tests).
     checked: bool,
@@ -85,6 +88,7 @@ impl PolicyEngine {
             schema,
             entity_stores: EntityStoreCache::new(actions),
             contexts: ContextCache::default(),
+            decisions: DecisionCache::default(),
             authorizer: Authorizer::new(),
             checked: cfg!(test),
             current: Reloadable::new(IndexedPolicies::new(policies)?, text),
@@ -98,9 +102,30 @@ impl PolicyEngine {
 
     /// Decides whether `caller` may do `action` (an RPC name) to `device` at `now`.
     /// An error (a device whose facts do not fit the schema) is a denial.
-    pub fn decide(&self, caller: &Caller, action: &str, device: &DeviceFacts, now: Timestamp) -> PolicyDecision {
-        match self.try_decide(caller, action, device, now) {
-            Ok(decision) => decision,
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        device: &DeviceFacts,
+        now: Timestamp,
+    ) -> PolicyDecision {
+        let (local_hour, weekday) = local_time(now, device.time_zone.as_deref());
+        let policies = self.current.get();
+        let call = CallKey {
+            principal: caller.principal.clone(),
+            action,
+            local_hour,
+            weekday,
+            auth_method: caller.auth_method,
+        };
+        if let Some(decision) = self.decisions.recall(&policies, device, &call) {
+            return decision;
+        }
+        match self.evaluate(&policies, &call, device) {
+            Ok(decision) => {
+                self.decisions.remember(&policies, device, call, decision.clone());
+                decision
+            }
             Err(e) => {
                 tracing::error!(error = %e, action, "cannot decide; denying");
                 PolicyDecision {
@@ -111,32 +136,29 @@ impl PolicyEngine {
         }
     }
 
-    fn try_decide(
+    /// Cedar's decision for `call` on `device` under `indexed`.
+    fn evaluate(
         &self,
-        caller: &Caller,
-        action: &str,
+        indexed: &IndexedPolicies,
+        call: &CallKey,
         device: &DeviceFacts,
-        now: Timestamp,
     ) -> Result<PolicyDecision, String> {
-        let context = self
-            .contexts
-            .context(now, device.time_zone.as_deref(), caller.auth_method)?;
+        let context = self.contexts.context(call.local_hour, call.weekday, call.auth_method)?;
         // The request and the device are built here to the schema's shape
         // (types, attributes, context): checking them again on every call
         // would cost more than the decision (BENCHMARKS.md). The unit tests
         // decide with the schema checks on.
         let schema = self.checked.then_some(&self.schema);
         let request = Request::new(
-            caller_uid(&caller.principal),
-            action_uid(action),
+            caller_uid(&call.principal),
+            action_uid(call.action),
             super::device_entity::device_uid(&device.device_id),
             context,
             schema,
         )
         .map_err(|e| e.to_string())?;
         let entities = self.entity_stores.store_for(device, schema)?;
-        let indexed = self.current.get();
-        let policies = indexed.for_caller(&caller.principal);
+        let policies = indexed.for_caller(&call.principal);
         let response = self.authorizer.is_authorized(&request, policies, &entities);
         Ok(PolicyDecision {
             allowed: response.decision() == Decision::Allow,
