@@ -8,7 +8,10 @@ Two upstreams:
   final answer, end to end.
 - a scripted Seam-shaped upstream in this process whose actions complete a fixed
   delay after they were accepted (0, 0.5, 2 and 8 s): the lag from upstream
-  completion to the final answer at the caller, on one clock.
+  completion to the final answer at the caller, on one clock. It is measured
+  three ways: the gateway polling, the gateway with Seam's webhooks (the
+  upstream sends the signed `action_attempt.lock_door.succeeded` delivery the
+  moment the action completes, as Seam does through Svix), and the SDK.
 
 Run through scripts/bench; `--smoke` runs a tiny version that only checks the
 benchmark still works. Prints a Markdown report; `--write FILE` also replaces the
@@ -26,7 +29,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import API_KEY, LOCK, REPO, FakeSeam, Gateway, benchmark_arguments, generated_stubs, publish
+from harness import (API_KEY, LOCK, REPO, WEBHOOK_SECRET, FakeSeam, Gateway, benchmark_arguments, deliver, free_port,
+                     generated_stubs, publish)
 
 BEGIN = "<!-- confirmation:begin -->"
 END = "<!-- confirmation:end -->"
@@ -34,13 +38,14 @@ END = "<!-- confirmation:end -->"
 
 # ---------------------------------------------------------------- upstreams
 
-
 class ScriptedSeam:
     """A Seam-shaped HTTP upstream whose lock actions complete `delay` seconds
     after they were accepted. Counts every request it serves."""
 
     def __init__(self) -> None:
         self.delay = 0.0
+        # The gateway's webhook listener: each action's completion is delivered there.
+        self.webhook_address: str | None = None
         self.requests = 0
         self.accepted_at: dict[str, float] = {}
         self.polls: dict[str, int] = {}
@@ -100,6 +105,8 @@ class ScriptedSeam:
                 self.accepted_at[attempt_id] = now
                 # Like Seam: the command's answer is the pending attempt.
                 pending = dict(self.attempt(attempt_id, now), status="pending", result=None)
+                if self.webhook_address:
+                    threading.Timer(self.delay, self.completed, args=(attempt_id, self.webhook_address)).start()
                 return 200, {"action_attempt": pending, "ok": True}
             if path == "/action_attempts/get":
                 attempt_id = params.get("action_attempt_id", "")
@@ -116,6 +123,15 @@ class ScriptedSeam:
             "status": "success" if done else "pending",
             "result": {"was_confirmed_by_device": True} if done else None, "error": None,
         }
+
+    def completed(self, attempt_id: str, address: str) -> None:
+        """Seam's delivery of the completion (after the command's answer left)."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        deliver(address, {
+            "event_id": f"event-{attempt_id}", "event_type": "action_attempt.lock_door.succeeded",
+            "workspace_id": "w", "created_at": now, "occurred_at": now, "device_id": LOCK,
+            "action_attempt_id": attempt_id, "action_type": "LOCK_DOOR", "status": "success",
+        })
 
     def completed_at(self, attempt_id: str) -> float:
         return self.accepted_at[attempt_id] + self.delay
@@ -200,29 +216,47 @@ def run(args) -> str:
         gateway.stop()
         fake.stop()
 
-    # 2. Scripted upstream: lag from upstream completion to the caller.
+    # 2. Scripted upstream: lag from upstream completion to the caller, the
+    # gateway polling, the gateway with webhooks, and the SDK.
     scripted = ScriptedSeam()
-    gateway = Gateway(args.gateway, scripted.url)
+    webhook_address = f"127.0.0.1:{free_port()}"
+    polling = Gateway(args.gateway, scripted.url)
+    pushed = Gateway(args.gateway, scripted.url, SEAM_GATEWAY_WEBHOOK_LISTEN=webhook_address,
+                     SEAM_WEBHOOK_SECRET=WEBHOOK_SECRET)
     try:
-        channel = grpc.insecure_channel(gateway.addr)
-        stub = pb2_grpc.LockServiceStub(channel)
+        stubs = {}
+        for who, gateway in (("polling", polling), ("webhooks", pushed)):
+            stubs[who] = (grpc.insecure_channel(gateway.addr), gateway)
         scripted.delay = 0.0
-        gateway_lock(stub, pb2)
+        for who, (channel, _) in stubs.items():
+            scripted.webhook_address = webhook_address if who == "webhooks" else None
+            # Warm-up; with webhooks, its delivery also proves the path (safety schedule).
+            gateway_lock(pb2_grpc.LockServiceStub(channel), pb2)
         lines += [
             "**Against a scripted upstream** whose lock completes a fixed time after it was accepted "
-            "(lag = final answer at the caller − upstream completion, one clock):",
+            "(lag = final answer at the caller − upstream completion, one clock). With webhooks, the "
+            "upstream delivers the signed `action_attempt.lock_door.succeeded` the moment the action "
+            "completes, as Seam does; the gateway runs with its defaults "
+            "(`--webhook-safety-poll-interval 10s`):",
             "",
-            "| completes after | runs | gateway lag (median) | gateway upstream calls | SDK lag (median) | SDK upstream calls |",
-            "|---|---|---|---|---|---|",
+            "| completes after | runs | gateway lag, polling | upstream calls | gateway lag, webhooks | upstream calls "
+            "| SDK lag | SDK upstream calls |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for delay, runs in args.delays:
             scripted.delay = delay
-            lag = {"gateway": [], "sdk": []}
-            calls = {"gateway": [], "sdk": []}
-            for _ in range(runs):
-                final_at, attempt_id, _ = gateway_lock(stub, pb2)
-                calls["gateway"].append(scripted.calls_for(attempt_id))
-                lag["gateway"].append(final_at - scripted.completed_at(attempt_id))
+            lag = {"polling": [], "webhooks": [], "sdk": []}
+            calls = {"polling": [], "webhooks": [], "sdk": []}
+            for who, (channel, _) in stubs.items():
+                scripted.webhook_address = webhook_address if who == "webhooks" else None
+                stub = pb2_grpc.LockServiceStub(channel)
+                for _ in range(runs):
+                    final_at, attempt_id, _ = gateway_lock(stub, pb2)
+                    # A read the delivery triggers may still be counted after the answer.
+                    time.sleep(0.05)
+                    calls[who].append(scripted.calls_for(attempt_id))
+                    lag[who].append(final_at - scripted.completed_at(attempt_id))
+            scripted.webhook_address = None
             sdk_runs = sdk_locks(scripted.url, runs)
             for run_ in sdk_runs:
                 calls["sdk"].append(scripted.calls_for(run_["attempt_id"]))
@@ -230,11 +264,16 @@ def run(args) -> str:
             sdk_lag = median_ms(lag["sdk"])
             if any(run_["timed_out"] for run_ in sdk_runs):
                 sdk_lag = "never: timed out (5 s default wait)"
-            lines.append(f"| {delay:g} s | {runs} | {median_ms(lag['gateway'])} | {statistics.median(calls['gateway']):.0f} "
-                         f"| {sdk_lag} | {statistics.median(calls['sdk']):.0f} |")
-        channel.close()
+            lines.append(
+                f"| {delay:g} s | {runs} | {median_ms(lag['polling'])} | {statistics.median(calls['polling']):.0f} "
+                f"| {median_ms(lag['webhooks'])} (max {max(lag['webhooks']) * 1000:.0f} ms) "
+                f"| {statistics.median(calls['webhooks']):.0f} (max {max(calls['webhooks'])}) "
+                f"| {sdk_lag} | {statistics.median(calls['sdk']):.0f} |")
+        for channel, _ in stubs.values():
+            channel.close()
     finally:
-        gateway.stop()
+        polling.stop()
+        pushed.stop()
         scripted.server.shutdown()
 
     lines += ["", "Upstream calls count every request of one lock: the lock read, the command and the polls."]

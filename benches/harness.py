@@ -3,6 +3,9 @@ generated from proto/ the way a Python user would generate them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -18,6 +21,23 @@ REPO = Path(__file__).resolve().parent.parent
 RELEASE_GATEWAY = REPO / "target" / "release" / "seam-grpc-gateway"
 API_KEY = "seam_apikey1_token"
 LOCK = "august_device_1"
+# The signing secret the benchmarks give the gateway's webhook listener.
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def deliver(address: str, event: dict) -> None:
+    """POSTs `event` to the gateway's webhook listener, signed as Svix signs."""
+    body = json.dumps(event)
+    delivery_id = f"msg_{event['event_id']}"
+    timestamp = str(int(time.time()))
+    key = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{delivery_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    request = urllib.request.Request(
+        f"http://{address}/webhooks/seam", data=body.encode(), method="POST",
+        headers={"content-type": "application/json", "svix-id": delivery_id, "svix-timestamp": timestamp,
+                 "svix-signature": "v1," + base64.b64encode(digest).decode()})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204, answer.status
 
 
 class FakeSeam:

@@ -6,7 +6,10 @@ each caller.
 Against Seam's fake, the gateway with its defaults (one poll a second per
 credential). An event is made by locking the door directly in the fake; its
 delay is measured from the moment that request returned (the event exists by
-then) to its arrival at each caller, on one clock.
+then) to its arrival at each caller, on one clock. With webhooks, the benchmark
+then reads the event from the fake and delivers it, signed, to the gateway's
+webhook listener, as Seam pushes it (the fake itself delivers nothing); the
+read and the delivery are part of the measured delay.
 """
 
 from __future__ import annotations
@@ -22,22 +25,34 @@ import sys
 import time
 import urllib.request
 
-from harness import API_KEY, LOCK, FakeSeam, Gateway, benchmark_arguments, generated_stubs, replace_section
+from harness import (API_KEY, LOCK, WEBHOOK_SECRET, FakeSeam, Gateway, benchmark_arguments, deliver, free_port,
+                     generated_stubs, replace_section)
 
 BEGIN = "<!-- watch-events:begin -->"
 END = "<!-- watch-events:end -->"
 STREAMS_PER_CONNECTION = 100
 
 
-def make_event(fake: FakeSeam, path: str) -> float:
-    """Locks or unlocks in the fake; returns when the event exists."""
+def call_fake(fake: FakeSeam, path: str, body: dict) -> dict:
     request = urllib.request.Request(
-        f"{fake.url}{path}", data=json.dumps({"device_id": LOCK}).encode(), method="POST",
+        f"{fake.url}{path}", data=json.dumps(body).encode(), method="POST",
         headers={"authorization": f"Bearer {API_KEY}", "content-type": "application/json"},
     )
     with urllib.request.urlopen(request) as response:
-        response.read()
-    return time.monotonic()
+        return json.loads(response.read() or b"{}")
+
+
+def make_event(fake: FakeSeam, path: str, webhook_address: str | None) -> float:
+    """Locks or unlocks in the fake; returns when the event exists. With a
+    webhook address, the event is then delivered there as Seam would push it."""
+    call_fake(fake, path, {"device_id": LOCK})
+    created = time.monotonic()
+    if webhook_address:
+        since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=30)).isoformat()
+        events = call_fake(fake, "/events/list", {"since": since}).get("events", [])
+        newest = max(events, key=lambda event: (event["created_at"], event["event_id"]))
+        deliver(webhook_address, newest)
+    return created
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -45,7 +60,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def measure(pb2, pb2_grpc, fake: FakeSeam, gateway: Gateway, callers: int, window: float, events: int) -> dict:
+async def measure(pb2, pb2_grpc, fake: FakeSeam, gateway: Gateway, callers: int, window: float, events: int,
+                  webhook_address: str | None) -> dict:
     import grpc
 
     channels = [grpc.aio.insecure_channel(gateway.addr) for _ in range(max(1, callers // STREAMS_PER_CONNECTION))]
@@ -78,7 +94,7 @@ async def measure(pb2, pb2_grpc, fake: FakeSeam, gateway: Gateway, callers: int,
         nonlocal expected_each
         received.clear()
         expected_each = len(arrivals) + 1
-        created = await loop.run_in_executor(None, make_event, fake, path)
+        created = await loop.run_in_executor(None, make_event, fake, path, webhook_address)
         await asyncio.wait_for(received.wait(), timeout=30)
         newest = max(arrivals, key=lambda event_id: min(arrivals[event_id]))
         return newest, created
@@ -104,6 +120,7 @@ async def measure(pb2, pb2_grpc, fake: FakeSeam, gateway: Gateway, callers: int,
     for channel in channels:
         await channel.close()
     return {
+        "webhooks": webhook_address is not None,
         "callers": callers,
         "per_minute": polls * 60 / window,
         "median": statistics.median(delays),
@@ -118,26 +135,31 @@ def main() -> None:
 
     pb2, pb2_grpc = generated_stubs("event_service_pb2", "event_service_pb2_grpc")
     results = []
-    for callers in counts:
-        print(f"{callers} callers …", file=sys.stderr, flush=True)
-        fake = FakeSeam()
-        gateway = Gateway(args.gateway, fake.url)
-        try:
-            results.append(asyncio.run(measure(pb2, pb2_grpc, fake, gateway, callers, window, events)))
-        finally:
-            gateway.stop()
-            fake.stop()
+    for webhooks in (False, True):
+        for callers in counts:
+            print(f"{callers} callers, webhooks {webhooks} …", file=sys.stderr, flush=True)
+            fake = FakeSeam()
+            webhook_address = f"127.0.0.1:{free_port()}" if webhooks else None
+            settings = dict(SEAM_GATEWAY_WEBHOOK_LISTEN=webhook_address, SEAM_WEBHOOK_SECRET=WEBHOOK_SECRET) if webhooks else {}
+            gateway = Gateway(args.gateway, fake.url, **settings)
+            try:
+                results.append(asyncio.run(
+                    measure(pb2, pb2_grpc, fake, gateway, callers, window, events, webhook_address)))
+            finally:
+                gateway.stop()
+                fake.stop()
 
     lines = [
         f"Generated {datetime.date.today()} by `scripts/bench` on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; tail interval 1 s (the default), upstream requests counted over "
         f"{window:g} s, delays over {events} events × every caller.",
         "",
-        "| callers | upstream requests per minute | event → caller, median | p99 | samples |",
-        "|---|---|---|---|---|",
+        "| events learned by | callers | upstream requests per minute | event → caller, median | p99 | samples |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r['callers']:,} | {r['per_minute']:.0f} | {r['median'] * 1000:.0f} ms "
+        how = "webhook (tail: 10 s safety interval)" if r["webhooks"] else "polling (tail: 1 s)"
+        lines.append(f"| {how} | {r['callers']:,} | {r['per_minute']:.0f} | {r['median'] * 1000:.0f} ms "
                      f"| {r['p99'] * 1000:.0f} ms | {r['samples']:,} |")
     section = f"{BEGIN}\n" + "\n".join(lines) + f"\n{END}"
     print(section)

@@ -318,6 +318,27 @@ pub enum GatewayCommand {
     /// Authorization policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Seam's webhooks (docs/webhooks.md).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum WebhooksCommand {
+    /// Asks Seam (`/webhooks/create`, with the gateway's SEAM_API_KEY) to
+    /// deliver the workspace's events to URL, and prints the signing secret
+    /// to give the gateway as SEAM_WEBHOOK_SECRET.
+    Register {
+        /// The public HTTPS address that reaches --webhook-listen's
+        /// `/webhooks/seam` (through your ingress).
+        #[arg(long)]
+        url: String,
+        /// Only these event types (comma-separated); every event when unset.
+        /// The gateway uses `action_attempt.*` and `lock.*` for confirmations,
+        /// and every type for WatchEvents.
+        #[arg(long, value_delimiter = ',')]
+        event_types: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -25,7 +25,7 @@ mod reload_schedule;
 mod reloadable;
 pub mod seam;
 mod server;
-mod webhooks;
+pub mod webhooks;
 mod wire;
 
 pub use wire::{codec, encoded_struct, pb};

@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use seam_grpc_gateway::config::{Config, GatewayCommand, LogFormat, PolicyCommand};
+use seam_grpc_gateway::config::{Config, GatewayCommand, LogFormat, PolicyCommand, WebhooksCommand};
 use seam_grpc_gateway::observe::{log_writer, span_export};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         return validate_policy(path);
     }
     init_logging(config.log_format);
+    if let Some(GatewayCommand::Webhooks(WebhooksCommand::Register { url, event_types })) = config.command.clone() {
+        return register_webhook(config, &url, &event_types);
+    }
     if let Err(e) = config.resolve_secret_files().and_then(|()| config.check_exposure()) {
         tracing::error!(error = %e, "cannot start");
         return ExitCode::FAILURE;
@@ -113,6 +116,32 @@ fn init_logging(format: LogFormat) {
 fn raise_open_files_limit() {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "cannot raise the open-files limit");
+    }
+}
+
+/// `seam-grpc-gateway webhooks register --url URL`: the secret on standard
+/// output, errors in the log, non-zero exit on failure.
+fn register_webhook(mut config: Config, url: &str, event_types: &[String]) -> ExitCode {
+    let registered = config.resolve_secret_files().and_then(|()| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        runtime.block_on(seam_grpc_gateway::webhooks::registration::register(
+            &config,
+            url,
+            event_types,
+        ))
+    });
+    match registered {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register the webhook");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -319,3 +319,66 @@ async fn a_webhook_listener_without_a_secret_refuses_to_start() {
     );
     assert!(said.contains("SEAM_WEBHOOK_SECRET"), "{said}");
 }
+
+#[tokio::test]
+async fn webhooks_register_asks_seam_and_prints_the_secret_to_use() {
+    let fake = FakeSeam::start().await;
+    let output = tokio::process::Command::new(support::process::BINARY)
+        .args([
+            "webhooks",
+            "register",
+            "--url",
+            "https://doors.example.test/webhooks/seam",
+            "--event-types",
+            // Types the fake knows (its list has no action_attempt.* yet).
+            "lock.locked,lock.unlocked",
+        ])
+        .env("SEAM_ENDPOINT", &fake.url)
+        .env("SEAM_API_KEY", API_KEY)
+        .output()
+        .await
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let database = fake.database().await;
+    let webhooks = database["webhooks"].as_array().expect("the fake's webhooks");
+    assert_eq!(webhooks.len(), 1, "{webhooks:?}");
+    let created = &webhooks[0];
+    assert_eq!(created["url"], "https://doors.example.test/webhooks/seam");
+    assert_eq!(created["event_types"], json!(["lock.locked", "lock.unlocked"]));
+    let secret = created["secret"].as_str().expect("Seam chose a secret");
+    assert!(
+        stdout.contains(&format!("\nSEAM_WEBHOOK_SECRET={secret}\n")),
+        "{stdout}"
+    );
+    // The fake's secrets are not Seam's `whsec_…`: the operator is told.
+    assert!(stdout.contains("whsec_"), "{stdout}");
+    let everything = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!everything.contains(API_KEY), "the Seam key is never printed");
+}
+
+#[tokio::test]
+async fn webhooks_register_without_the_gateways_key_registers_nothing() {
+    let fake = FakeSeam::start().await;
+    let output = tokio::process::Command::new(support::process::BINARY)
+        .args([
+            "webhooks",
+            "register",
+            "--url",
+            "https://doors.example.test/webhooks/seam",
+        ])
+        .env("SEAM_ENDPOINT", &fake.url)
+        .env_remove("SEAM_API_KEY")
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("SEAM_API_KEY"), "{said}");
+    let database = fake.database().await;
+    assert_eq!(database["webhooks"].as_array().map_or(0, Vec::len), 0);
+}

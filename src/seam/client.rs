@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::credential::Credential;
 use super::envelope::Answer;
 use super::error::{ConnectFailure, UpstreamError, UpstreamFailure};
-use super::model::{ActionAttempt, Device, ErrorBody, Event, Pagination};
+use super::model::{ActionAttempt, Device, ErrorBody, Event, Pagination, Webhook};
 use super::queries::{
-    ActionAttemptIdBody, DeviceIdBody, DeviceQuery, DevicesPageBody, EventIdBody, EventsPageBody, LockAction,
-    LocksPageBody,
+    ActionAttemptIdBody, CreateWebhookBody, DeviceIdBody, DeviceQuery, DevicesPageBody, EventIdBody, EventsPageBody,
+    LockAction, LocksPageBody,
 };
 use crate::observe::metrics;
 use crate::observe::span_export;
@@ -194,6 +194,20 @@ impl SeamClient {
     ) -> Result<Upstreamed<Option<Event>>, UpstreamError> {
         let answer = self.post(credential, "/events/get", EventIdBody { event_id }).await?;
         answer.field::<Option<Event>>("event")
+    }
+
+    /// Registers `url` to receive the workspace's events (all of them when
+    /// `event_types` is empty): `seam-grpc-gateway webhooks register`.
+    pub async fn create_webhook(
+        &self,
+        credential: &Credential,
+        url: &str,
+        event_types: &[String],
+    ) -> Result<Upstreamed<Webhook>, UpstreamError> {
+        let answer = self
+            .post(credential, "/webhooks/create", CreateWebhookBody { url, event_types })
+            .await?;
+        answer.field("webhook")
     }
 
     /// One page of `/events/list`; see `complete_lists.rs` for all of them.

@@ -146,6 +146,16 @@ pub struct EventFields {
     pub event_description: Option<String>,
 }
 
+/// A webhook Seam delivers to (`/webhooks/create`); `secret` signs its deliveries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Webhook {
+    pub webhook_id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub secret: Option<String>,
+}
+
 /// Seam's `pagination` object on paginated list endpoints.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

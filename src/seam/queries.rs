@@ -92,6 +92,14 @@ pub enum EventRange {
     Since(String),
 }
 
+/// The body of `/webhooks/create`: no event types means every event.
+#[derive(Serialize)]
+pub(super) struct CreateWebhookBody<'a> {
+    pub url: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub event_types: &'a [String],
+}
+
 /// The body of the calls that name one device.
 #[derive(Serialize)]
 pub(super) struct DeviceIdBody<'a> {

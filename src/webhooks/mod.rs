@@ -8,4 +8,5 @@ pub mod delivery_health;
 pub mod dispatch;
 pub mod intake;
 pub mod recent_ids;
+pub mod registration;
 pub mod signature;
