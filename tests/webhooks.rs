@@ -58,6 +58,21 @@ async fn next_event(stream: &mut Streaming<pb::WatchEventsResponse>, within: Dur
         .expect("event")
 }
 
+/// A LockDoor stream on LOCK_1, and its first message: the pending attempt.
+async fn lock_door(gateway: &GatewayProcess) -> (Streaming<pb::LockDoorResponse>, pb::ActionAttempt) {
+    let mut locks = pb::lock_service_client::LockServiceClient::new(channel(gateway).await);
+    let mut stream = locks
+        .lock_door(pb::LockDoorRequest {
+            device_id: LOCK_1.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("LockDoor")
+        .into_inner();
+    let pending = stream.message().await.unwrap().unwrap().action_attempt.unwrap();
+    (stream, pending)
+}
+
 async fn metrics(gateway: &GatewayProcess) -> String {
     let admin = gateway.admin_address().await;
     reqwest::get(format!("http://{admin}/metrics"))
@@ -152,16 +167,7 @@ async fn lock_door_with_a_30s_first_check_completes_on_the_delivery() {
     let fake = FakeSeam::start().await;
     let gateway = gateway(&fake, &["--poll-initial", "30s"]).await;
     let webhooks = gateway.webhook_address().await;
-    let mut locks = pb::lock_service_client::LockServiceClient::new(channel(&gateway).await);
-    let mut stream = locks
-        .lock_door(pb::LockDoorRequest {
-            device_id: LOCK_1.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("LockDoor")
-        .into_inner();
-    let pending = stream.message().await.unwrap().unwrap().action_attempt.unwrap();
+    let (mut stream, pending) = lock_door(&gateway).await;
     assert_eq!(pending.status(), pb::action_attempt::Status::Pending);
 
     // Seam's delivery names the attempt: the poller reads it now, not in 30 s.
@@ -207,16 +213,7 @@ async fn while_deliveries_arrive_polling_waits_for_the_safety_interval() {
             .contains("seam_gateway_webhook_deliveries_live 1")
     );
 
-    let mut locks = pb::lock_service_client::LockServiceClient::new(channel(&gateway).await);
-    let mut stream = locks
-        .lock_door(pb::LockDoorRequest {
-            device_id: LOCK_1.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("LockDoor")
-        .into_inner();
-    let pending = stream.message().await.unwrap().unwrap().action_attempt.unwrap();
+    let (mut stream, pending) = lock_door(&gateway).await;
     // The fake completes at once; at the normal schedule (25 ms) the stream
     // would end now. At the safety schedule it waits for the delivery.
     let early = tokio::time::timeout(Duration::from_millis(1500), stream.message()).await;
