@@ -70,6 +70,10 @@ impl DeliveryHealth {
                 () = self.delivered.notified() => {}
                 _ = stopping.wait_for(|stopping| *stopping) => return,
             }
+            // A wake-up stored by a delivery of the live period just ended.
+            if !self.is_live() {
+                continue;
+            }
             tracing::info!(
                 safety_poll_interval = ?self.safety_interval,
                 "webhook deliveries arriving: polling slows to the safety schedule"
