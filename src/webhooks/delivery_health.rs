@@ -20,6 +20,8 @@ pub struct DeliveryHealth {
     safety_interval: Duration,
     last_delivery: Mutex<Option<Instant>>,
     delivered: Notify,
+    /// The state `report_changes` last reported (logged and exported).
+    reported: watch::Sender<bool>,
 }
 
 impl DeliveryHealth {
@@ -29,6 +31,7 @@ impl DeliveryHealth {
             safety_interval,
             last_delivery: Mutex::new(None),
             delivered: Notify::new(),
+            reported: watch::Sender::new(false),
         }
     }
 
@@ -79,6 +82,7 @@ impl DeliveryHealth {
                 "webhook deliveries arriving: polling slows to the safety schedule"
             );
             metrics::webhook_deliveries_live(true);
+            self.reported.send_replace(true);
             // Until no delivery came for `live_for`.
             loop {
                 let last = self.lock().unwrap_or_else(Instant::now);
@@ -96,12 +100,15 @@ impl DeliveryHealth {
                 "no webhook delivery for a while: polling returns to its normal schedule"
             );
             metrics::webhook_deliveries_live(false);
+            self.reported.send_replace(false);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[tokio::test(start_paused = true)]
@@ -118,6 +125,34 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(!health.is_live());
         assert_eq!(health.poll_floor(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_state_is_reported_when_deliveries_start_and_when_they_stop() {
+        let health = Arc::new(DeliveryHealth::new(Duration::from_secs(600), Duration::from_secs(30)));
+        let mut reported = health.reported.subscribe();
+        let (_stop, stopping) = watch::channel(false);
+        tokio::spawn({
+            let health = health.clone();
+            async move { health.report_changes(stopping).await }
+        });
+        health.delivered();
+        reported.wait_for(|live| *live).await.unwrap();
+        let start = Instant::now();
+        // More deliveries in the window keep it live, and leave wake-ups behind.
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        health.delivered();
+        health.delivered();
+        reported.wait_for(|live| !*live).await.unwrap();
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(900),
+            "600 s after the last delivery"
+        );
+        // The wake-ups left by the live period do not report it live again.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(!*reported.borrow(), "no delivery, not live");
+        assert!(!reported.has_changed().unwrap());
     }
 
     #[test]
