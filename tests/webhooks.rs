@@ -317,24 +317,30 @@ async fn a_webhook_listener_without_a_secret_refuses_to_start() {
     assert!(said.contains("SEAM_WEBHOOK_SECRET"), "{said}");
 }
 
-#[tokio::test]
-async fn webhooks_register_asks_seam_and_prints_the_secret_to_use() {
-    let fake = FakeSeam::start().await;
-    let output = tokio::process::Command::new(support::process::BINARY)
+/// `seam-grpc-gateway webhooks register` against the fake, with or without the gateway's key.
+async fn register(fake: &FakeSeam, key: Option<&str>, extra: &[&str]) -> std::process::Output {
+    let mut command = tokio::process::Command::new(support::process::BINARY);
+    command
         .args([
             "webhooks",
             "register",
             "--url",
             "https://doors.example.test/webhooks/seam",
-            "--event-types",
-            // Types the fake knows (its list has no action_attempt.* yet).
-            "lock.locked,lock.unlocked",
         ])
-        .env("SEAM_ENDPOINT", &fake.url)
-        .env("SEAM_API_KEY", API_KEY)
-        .output()
-        .await
-        .expect("the binary runs");
+        .args(extra)
+        .env("SEAM_ENDPOINT", &fake.url);
+    match key {
+        Some(key) => command.env("SEAM_API_KEY", key),
+        None => command.env_remove("SEAM_API_KEY"),
+    };
+    command.output().await.expect("the binary runs")
+}
+
+#[tokio::test]
+async fn webhooks_register_asks_seam_and_prints_the_secret_to_use() {
+    let fake = FakeSeam::start().await;
+    // Types the fake knows (its list has no action_attempt.* yet).
+    let output = register(&fake, Some(API_KEY), &["--event-types", "lock.locked,lock.unlocked"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -361,18 +367,7 @@ async fn webhooks_register_asks_seam_and_prints_the_secret_to_use() {
 #[tokio::test]
 async fn webhooks_register_without_the_gateways_key_registers_nothing() {
     let fake = FakeSeam::start().await;
-    let output = tokio::process::Command::new(support::process::BINARY)
-        .args([
-            "webhooks",
-            "register",
-            "--url",
-            "https://doors.example.test/webhooks/seam",
-        ])
-        .env("SEAM_ENDPOINT", &fake.url)
-        .env_remove("SEAM_API_KEY")
-        .output()
-        .await
-        .expect("the binary runs");
+    let output = register(&fake, None, &[]).await;
     assert!(!output.status.success());
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(said.contains("SEAM_API_KEY"), "{said}");
