@@ -333,9 +333,10 @@ pub enum WebhooksCommand {
         /// `/webhooks/seam` (through your ingress).
         #[arg(long)]
         url: String,
-        /// Only these event types (comma-separated); every event when unset.
-        /// The gateway uses `action_attempt.*` and `lock.*` for confirmations,
-        /// and every type for WatchEvents.
+        /// Only these event types (comma-separated); every event when unset,
+        /// which is best: the gateway uses `action_attempt.*` and `lock.*` for
+        /// confirmations, and WatchEvents callers may watch any type
+        /// (docs/webhooks.md, order and late deliveries).
         #[arg(long, value_delimiter = ',')]
         event_types: Vec<String>,
     },
