@@ -12,7 +12,7 @@ use seam_grpc_gateway::pb;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::Settings;
-use crate::load::{Figures, Run, bench_dir, hop_run_over};
+use crate::load::{Figures, bench_dir, hop_run_over, one_after_another};
 use crate::process::GatewayProcess;
 use crate::streams::median;
 use crate::upstream::Upstream;
@@ -168,30 +168,10 @@ async fn sequential_calls(
     run_for: Duration,
 ) -> Figures {
     let mut client = pb::lock_service_client::LockServiceClient::new(transport.connect(gateway, credentials).await);
-    let warm_up = Instant::now();
-    while warm_up.elapsed() < (run_for / 5).min(Duration::from_secs(1)) {
-        client.get_lock(transport.request(credentials)).await.expect("GetLock");
-    }
-    let cpu_before = gateway.cpu_time();
-    let started = Instant::now();
-    let mut run = Run {
-        calls: 0,
-        failures: 0,
-        elapsed: run_for,
-        latencies_us: Vec::new(),
-    };
-    while started.elapsed() < run_for {
-        let call = Instant::now();
-        match client.get_lock(transport.request(credentials)).await {
-            Ok(_) => run.calls += 1,
-            Err(_) => run.failures += 1,
-        }
-        run.latencies_us.push(call.elapsed().as_micros() as u32);
-    }
-    run.elapsed = started.elapsed();
-    let cpu = gateway.cpu_time().saturating_sub(cpu_before);
-    let cpu_per_call_us = cpu.as_secs_f64() * 1e6 / (run.calls + run.failures).max(1) as f64;
-    Figures::of(&run, Some(cpu_per_call_us))
+    one_after_another(gateway, run_for, async || {
+        client.get_lock(transport.request(credentials)).await.is_ok()
+    })
+    .await
 }
 
 /// New connections one after the other, each with one call: the gateway's

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::process::GatewayProcess;
 use crate::streams::median;
@@ -228,4 +228,39 @@ pub(crate) async fn hop_run_over(
     run.calls = run.calls.saturating_sub(failed);
     let calls_served = upstream.lock_gets.load(Ordering::SeqCst) - served_before;
     (run, cpu / calls_served.max(1) as u32)
+}
+
+/// `call` one after the other for `run_for`, after a warm-up (a fifth of it,
+/// at most 1 s): its latencies, and the gateway's CPU per call. `call` says
+/// whether the call succeeded.
+pub(crate) async fn one_after_another(
+    gateway: &GatewayProcess,
+    run_for: Duration,
+    mut call: impl AsyncFnMut() -> bool,
+) -> Figures {
+    let warm_up = Instant::now();
+    while warm_up.elapsed() < (run_for / 5).min(Duration::from_secs(1)) {
+        assert!(call().await, "a warm-up call failed");
+    }
+    let cpu_before = gateway.cpu_time();
+    let started = Instant::now();
+    let mut run = Run {
+        calls: 0,
+        failures: 0,
+        elapsed: run_for,
+        latencies_us: Vec::new(),
+    };
+    while started.elapsed() < run_for {
+        let began = Instant::now();
+        if call().await {
+            run.calls += 1;
+        } else {
+            run.failures += 1;
+        }
+        run.latencies_us.push(began.elapsed().as_micros() as u32);
+    }
+    run.elapsed = started.elapsed();
+    let cpu = gateway.cpu_time().saturating_sub(cpu_before);
+    let cpu_per_call_us = cpu.as_secs_f64() * 1e6 / (run.calls + run.failures).max(1) as f64;
+    Figures::of(&run, Some(cpu_per_call_us))
 }

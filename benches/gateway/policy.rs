@@ -3,12 +3,12 @@
 //! LockDoor commands one after the other without and with `--audit-log`
 //! (whose decision record is synced to disk before each command).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use seam_grpc_gateway::pb;
 
 use crate::Settings;
-use crate::load::{Figures, Run, bench_dir, hop_run};
+use crate::load::{Figures, bench_dir, hop_run, one_after_another};
 use crate::process::GatewayProcess;
 use crate::upstream::Upstream;
 
@@ -47,32 +47,7 @@ async fn sequential_commands(gateway: &GatewayProcess, run_for: Duration) -> Fig
         while stream.message().await?.is_some() {}
         Ok::<(), tonic::Status>(())
     };
-    let warm_up = Instant::now();
-    while warm_up.elapsed() < (run_for / 5).min(Duration::from_secs(1)) {
-        lock(&mut client).await.expect("LockDoor");
-    }
-    let cpu_before = gateway.cpu_time();
-    let started = Instant::now();
-    let mut run = Run {
-        calls: 0,
-        failures: 0,
-        elapsed: run_for,
-        latencies_us: Vec::new(),
-    };
-    while started.elapsed() < run_for {
-        let call = Instant::now();
-        match lock(&mut client).await {
-            Ok(()) => run.calls += 1,
-            Err(_) => run.failures += 1,
-        }
-        run.latencies_us.push(call.elapsed().as_micros() as u32);
-    }
-    run.elapsed = started.elapsed();
-    let cpu = gateway.cpu_time().saturating_sub(cpu_before);
-    Figures::of(
-        &run,
-        Some(cpu.as_secs_f64() * 1e6 / (run.calls + run.failures).max(1) as f64),
-    )
+    one_after_another(gateway, run_for, async || lock(&mut client).await.is_ok()).await
 }
 
 /// The policy and audit section of the report.
