@@ -241,18 +241,12 @@ async fn a_repeated_token_is_checked_once_and_forgotten_when_its_key_is_withdraw
         &[("SEAM_API_KEY", API_KEY)],
     )
     .await;
-    let admin = gateway.admin_address().await;
     let channel = plaintext(&gateway).await;
     let token = bearer(&key.token_for("frontdesk"));
     for _ in 0..5 {
         get_lock(&channel, Some(&token)).await.expect("a valid token");
     }
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(
         metrics.contains(r#"seam_gateway_jwt_accepted_total{check="verified"} 1"#),
         "{metrics}"

@@ -397,7 +397,6 @@ async fn decisions_are_counted_by_rpc_and_outcome_without_callers_or_devices() {
         &[("SEAM_API_KEY", API_KEY)],
     )
     .await;
-    let admin = gateway.admin_address().await;
     let mut locks = pb::lock_service_client::LockServiceClient::connect(gateway.url())
         .await
         .unwrap();
@@ -414,12 +413,7 @@ async fn decisions_are_counted_by_rpc_and_outcome_without_callers_or_devices() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     let count = |decision: &str| {
         metrics
             .lines()

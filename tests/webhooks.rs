@@ -73,16 +73,6 @@ async fn lock_door(gateway: &GatewayProcess) -> (Streaming<pb::LockDoorResponse>
     (stream, pending)
 }
 
-async fn metrics(gateway: &GatewayProcess) -> String {
-    let admin = gateway.admin_address().await;
-    reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn only_deliveries_whose_signature_holds_reach_callers() {
     let fake = FakeSeam::start().await;
@@ -147,7 +137,7 @@ async fn only_deliveries_whose_signature_holds_reach_callers() {
     assert_eq!(first.event_id, "evt_genuine");
     assert_eq!(first.device_id, LOCK_1);
 
-    let text = metrics(&gateway).await;
+    let text = gateway.metrics().await;
     for (series, count) in [
         (r#"outcome="refused",reason="bad_signature""#, 2),
         (r#"outcome="refused",reason="stale_timestamp""#, 1),
@@ -208,7 +198,8 @@ async fn while_deliveries_arrive_polling_waits_for_the_safety_interval() {
         )
         .await;
     assert!(
-        metrics(&gateway)
+        gateway
+            .metrics()
             .await
             .contains("seam_gateway_webhook_deliveries_live 1")
     );

@@ -139,6 +139,15 @@ impl GatewayProcess {
         line["fields"]["address"].as_str().expect("address").to_owned()
     }
 
+    /// The text of the admin listener's `/metrics` (started with `--admin-listen`).
+    pub async fn metrics(&self) -> String {
+        let admin = self.admin_address().await;
+        let response = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .expect("the admin listener answers");
+        response.text().await.expect("the metrics text")
+    }
+
     /// The address of `--webhook-listen`, from its ready line.
     pub async fn webhook_address(&self) -> String {
         let line = self
