@@ -17,7 +17,7 @@ mod attempts;
 mod audit;
 pub mod config;
 mod events;
-mod identity;
+pub mod identity;
 pub mod observe;
 pub mod policy;
 mod polling;
@@ -251,6 +251,7 @@ pub async fn serve_with_reloads(
         // before the gateway says the admin listener is ready, and before
         // it serves gRPC.
         observe::metrics::install();
+        tokio::spawn(observe::metrics::keep_up(stopping_rx.clone()));
         if let Ok(address) = admin.local_addr() {
             tracing::info!(%address, "admin listener ready (/metrics, /healthz, /readyz)");
         }

@@ -12,24 +12,24 @@ use seam_grpc_gateway::pb;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::Settings;
-use crate::load::{Figures, bench_dir, hop_run_over, one_after_another};
+use crate::load::{Figures, Run, bench_dir, cpu_above, hop_run_over, one_after_another};
 use crate::process::GatewayProcess;
 use crate::streams::median;
 use crate::upstream::Upstream;
 
-const ISSUER: &str = "https://issuer.bench.test";
-const AUDIENCE: &str = "seam-grpc-gateway";
+pub(crate) const ISSUER: &str = "https://issuer.bench.test";
+pub(crate) const AUDIENCE: &str = "seam-grpc-gateway";
 
 /// The files and credentials of the run.
-struct Credentials {
+pub(crate) struct Credentials {
     ca: String,
     client: Identity,
-    token: String,
+    pub(crate) token: String,
     files: Vec<(&'static str, PathBuf)>,
 }
 
 impl Credentials {
-    fn make() -> Self {
+    pub(crate) fn make() -> Self {
         let dir = bench_dir().join("identity");
         std::fs::create_dir_all(&dir).expect("dir");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA");
@@ -86,12 +86,36 @@ impl Credentials {
         }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         let (_, path) = self.files.iter().find(|(file, _)| *file == name).expect("file");
         path.display().to_string()
     }
 }
 
+/// A load of many calls in flight: from h2load, or from tonic clients in
+/// this process (which, unlike h2load, can present a client certificate).
+#[derive(Clone, Copy)]
+enum BusyLoad {
+    H2load(Transport),
+    Tonic(Transport),
+}
+
+impl BusyLoad {
+    fn transport(self) -> Transport {
+        match self {
+            BusyLoad::H2load(transport) | BusyLoad::Tonic(transport) => transport,
+        }
+    }
+
+    fn generator(self) -> &'static str {
+        match self {
+            BusyLoad::H2load(_) => "h2load",
+            BusyLoad::Tonic(_) => "tonic",
+        }
+    }
+}
+
+/// In the order of the gateway processes of the run.
 #[derive(Clone, Copy, PartialEq)]
 enum Transport {
     Plaintext,
@@ -174,6 +198,72 @@ async fn sequential_calls(
     .await
 }
 
+/// `concurrency` calls in flight from tonic clients over four connections
+/// for `run_for`, after a warm-up: the latencies of the calls that ended in
+/// that time, and the gateway's CPU per call over it.
+async fn concurrent_calls(
+    transport: Transport,
+    gateway: &GatewayProcess,
+    credentials: &Credentials,
+    concurrency: usize,
+    run_for: Duration,
+) -> Figures {
+    let mut clients = Vec::new();
+    for _ in 0..concurrency.clamp(1, 4) {
+        clients.push(pb::lock_service_client::LockServiceClient::new(
+            transport.connect(gateway, credentials).await,
+        ));
+    }
+    let measured_from = Instant::now() + (run_for / 5).min(Duration::from_secs(1));
+    let measured_until = measured_from + run_for;
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..concurrency {
+        let mut client = clients[caller % clients.len()].clone();
+        let request = transport.request(credentials);
+        callers.spawn(async move {
+            let mut measured = Run {
+                calls: 0,
+                failures: 0,
+                elapsed: run_for,
+                latencies_us: Vec::new(),
+            };
+            while Instant::now() < measured_until {
+                let began = Instant::now();
+                let mut call = tonic::Request::new(request.get_ref().clone());
+                *call.metadata_mut() = request.metadata().clone();
+                let ok = client.get_lock(call).await.is_ok();
+                if began >= measured_from && Instant::now() <= measured_until {
+                    if ok {
+                        measured.calls += 1;
+                    } else {
+                        measured.failures += 1;
+                    }
+                    measured.latencies_us.push(began.elapsed().as_micros() as u32);
+                }
+            }
+            measured
+        });
+    }
+    tokio::time::sleep_until(measured_from.into()).await;
+    let cpu_before = gateway.cpu_time();
+    tokio::time::sleep_until(measured_until.into()).await;
+    let cpu = gateway.cpu_time().saturating_sub(cpu_before);
+    let mut run = Run {
+        calls: 0,
+        failures: 0,
+        elapsed: run_for,
+        latencies_us: Vec::new(),
+    };
+    while let Some(caller) = callers.join_next().await {
+        let caller = caller.expect("a caller task");
+        run.calls += caller.calls;
+        run.failures += caller.failures;
+        run.latencies_us.extend(caller.latencies_us);
+    }
+    let cpu_per_call_us = cpu.as_secs_f64() * 1e6 / (run.calls + run.failures).max(1) as f64;
+    Figures::of(&run, Some(cpu_per_call_us))
+}
+
 /// New connections one after the other, each with one call: the gateway's
 /// CPU per connection, and the client's time to connect (p50).
 async fn new_connections(
@@ -228,17 +318,59 @@ pub(crate) async fn identity_report(settings: &Settings, upstream: &Upstream) ->
                 .push(new_connections(*transport, &gateways[index], &credentials, connection_count).await);
         }
     }
-    // Many calls in flight over a few connections (h2load), where the
-    // coalesced writes of `server/coalescing_io.rs` matter.
+    // Many calls in flight, where a call's CPU is steady from run to run (at
+    // concurrency 1 a few µs are within one run's noise): h2load over
+    // plaintext, TLS and TLS with the token (h2load has no client
+    // certificates), then a tonic client over TLS, mutual TLS and TLS with
+    // the token. The coalesced writes of `server/coalescing_io.rs` matter here.
     let busy_concurrency = if settings.smoke { 4 } else { 64 };
-    let mut busy: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
-    for _ in 0..settings.rounds {
-        for (index, scheme) in ["http", "https"].into_iter().enumerate() {
-            let (run, cpu) = hop_run_over(scheme, &gateways[index], upstream, busy_concurrency, settings.run_for).await;
-            busy[index].push(Figures::of(&run, Some(cpu.as_secs_f64() * 1e6)));
+    let bearer = format!("Bearer {}", credentials.token);
+    let busy_loads = [
+        BusyLoad::H2load(Transport::Plaintext),
+        BusyLoad::H2load(Transport::Tls),
+        BusyLoad::H2load(Transport::TlsJwt),
+        BusyLoad::Tonic(Transport::Tls),
+        BusyLoad::Tonic(Transport::MutualTls),
+        BusyLoad::Tonic(Transport::TlsJwt),
+    ];
+    let mut busy: Vec<Vec<Figures>> = busy_loads.iter().map(|_| Vec::new()).collect();
+    // Shorter runs, more of them: a load of many calls settles at once, and a
+    // moment when the VM is disturbed then moves one round of nine.
+    let busy_rounds = if settings.smoke { 1 } else { 9 };
+    let busy_run_for = settings.run_for.min(Duration::from_secs(3));
+    for round in 0..busy_rounds {
+        for offset in 0..busy_loads.len() {
+            let index = (round + offset) % busy_loads.len();
+            let figures = match busy_loads[index] {
+                BusyLoad::H2load(transport) => {
+                    let gateway = &gateways[transport as usize];
+                    let scheme = if transport == Transport::Plaintext {
+                        "http"
+                    } else {
+                        "https"
+                    };
+                    let authorization = (transport == Transport::TlsJwt).then_some(bearer.as_str());
+                    let (run, cpu) = hop_run_over(
+                        scheme,
+                        authorization,
+                        gateway,
+                        upstream,
+                        busy_concurrency,
+                        settings.run_for,
+                    )
+                    .await;
+                    Figures::of(&run, Some(cpu.as_secs_f64() * 1e6))
+                }
+                BusyLoad::Tonic(transport) => {
+                    let gateway = &gateways[transport as usize];
+                    concurrent_calls(transport, gateway, &credentials, busy_concurrency, busy_run_for).await
+                }
+            };
+            busy[index].push(figures);
         }
     }
-    let busy: Vec<Figures> = busy.iter().map(|r| Figures::median(r)).collect();
+    let busy_figures = busy;
+    let busy: Vec<Figures> = busy_figures.iter().map(|r| Figures::median(r)).collect();
     let figures: Vec<Figures> = rounds.iter().map(|r| Figures::median(r)).collect();
     let per_connection: Vec<(f64, f64)> = connections
         .iter()
@@ -256,20 +388,21 @@ pub(crate) async fn identity_report(settings: &Settings, upstream: &Upstream) ->
         format!(
             "**Caller identity**: `GetLock` at concurrency 1 from a tonic client, one gateway process (1 worker) \
              per transport, same run, medians of {identity_rounds} rounds; then {connection_count} new connections \
-             one after the other, each with one call. \"Over TLS\" is the CPU per call above the TLS row. The last \
-             two rows: {busy_concurrency} calls in flight from h2load over 4 connections."
+             one after the other, each with one call. \"Over TLS\" is the CPU per call above the TLS row of the \
+             same load: the median of the rounds' differences. The last six rows: {busy_concurrency} calls in flight over 4 connections, from h2load (no \
+             client certificates) and from tonic clients, {:.0} s each, medians of {busy_rounds} rounds.",
+            busy_run_for.as_secs_f64()
         ),
         String::new(),
         "| transport | calls/s | p50 | p99 | failed | gateway CPU per call | over TLS | gateway CPU per new connection | client's connect time (p50) |"
             .into(),
         "|---|---|---|---|---|---|---|---|---|".into(),
     ];
-    let tls_cpu = figures[1].cpu_per_call.unwrap_or(f64::NAN);
     for (index, transport) in transports.iter().enumerate() {
         let f = &figures[index];
         let cpu = f.cpu_per_call.unwrap_or(f64::NAN);
         let over_tls = if index >= 2 {
-            format!("{:+.1} µs", cpu - tls_cpu)
+            format!("{:+.1} µs", cpu_above(&rounds[index], &rounds[1]))
         } else {
             String::new()
         };
@@ -283,14 +416,27 @@ pub(crate) async fn identity_report(settings: &Settings, upstream: &Upstream) ->
             f.failures,
         ));
     }
-    for (label, f) in ["plaintext", "TLS"].iter().zip(&busy) {
+    for (index, load) in busy_loads.iter().enumerate() {
+        let f = &busy[index];
+        let cpu = f.cpu_per_call.unwrap_or(f64::NAN);
+        // Over the TLS row of the same load generator.
+        let over_tls = match load {
+            BusyLoad::H2load(Transport::TlsJwt) => {
+                format!("{:+.1} µs", cpu_above(&busy_figures[index], &busy_figures[1]))
+            }
+            BusyLoad::Tonic(Transport::MutualTls | Transport::TlsJwt) => {
+                format!("{:+.1} µs", cpu_above(&busy_figures[index], &busy_figures[3]))
+            }
+            _ => String::new(),
+        };
         report.push(format!(
-            "| {label}, concurrency {busy_concurrency} (h2load) | {:.0} | {:.0} µs | {:.0} µs | {} | {:.1} µs |  |  |  |",
+            "| {}, concurrency {busy_concurrency} ({}) | {:.0} | {:.0} µs | {:.0} µs | {} | {cpu:.1} µs | {over_tls} |  |  |",
+            load.transport().label(),
+            load.generator(),
             f.rate,
             f.p50,
             f.p99,
             f.failures,
-            f.cpu_per_call.unwrap_or(f64::NAN),
         ));
     }
     report.push(String::new());

@@ -73,6 +73,18 @@ impl Figures {
     }
 }
 
+/// The CPU per call that `rows` cost above `base`, run in the same rounds:
+/// the median of each round's difference. Slow drifts of the machine, which
+/// move both figures of a round together, cancel out.
+pub(crate) fn cpu_above(rows: &[Figures], base: &[Figures]) -> f64 {
+    let differences: Vec<f64> = rows
+        .iter()
+        .zip(base)
+        .map(|(row, base)| row.cpu_per_call.unwrap_or(f64::NAN) - base.cpu_per_call.unwrap_or(f64::NAN))
+        .collect();
+    median(differences)
+}
+
 /// One h2load run of `concurrency` requests in flight, POSTing `body`.
 ///
 /// HTTP/1.1 cannot multiplex (h2load sends one request at a time per
@@ -192,13 +204,15 @@ pub(crate) async fn hop_run(
         .get_lock(get_lock_request())
         .await;
     assert!(warm.is_ok(), "GetLock through the gateway failed: {warm:?}");
-    hop_run_over("http", gateway, upstream, concurrency, run_for).await
+    hop_run_over("http", None, gateway, upstream, concurrency, run_for).await
 }
 
 /// [`hop_run`] over `scheme` (`https`: h2load over TLS, without checking the
-/// certificate), with no warm-up call of its own.
+/// certificate), with `authorization` on every call if given, and no warm-up
+/// call of its own.
 pub(crate) async fn hop_run_over(
     scheme: &str,
+    authorization: Option<&str>,
     gateway: &GatewayProcess,
     upstream: &Upstream,
     concurrency: usize,
@@ -212,10 +226,13 @@ pub(crate) async fn hop_run_over(
     let before = gateway.calls_logged();
     let served_before = upstream.lock_gets.load(Ordering::SeqCst);
     let cpu_before = gateway.cpu_time();
+    let authorization = authorization.map(|value| format!("authorization: {value}"));
+    let mut headers = vec!["content-type: application/grpc", "te: trailers"];
+    headers.extend(authorization.as_deref());
     let mut run = h2load(
         &format!("{scheme}://{}/seam.v1.LockService/GetLock", gateway.addr),
         false,
-        &["content-type: application/grpc", "te: trailers"],
+        &headers,
         &body,
         concurrency,
         run_for,

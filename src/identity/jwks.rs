@@ -94,6 +94,10 @@ impl KeySet {
         self.keys.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     pub fn same_document(&self, other: &KeySet) -> bool {
         self.source == other.source
     }

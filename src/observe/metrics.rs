@@ -34,6 +34,34 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// How often histogram samples are folded into their buckets between scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every
+/// [`UPKEEP_INTERVAL`] until `stopping`. The recorder keeps every sample
+/// until then, so without this a gateway that nobody scrapes would hold
+/// every call's latency in memory.
+pub async fn keep_up(stopping: tokio::sync::watch::Receiver<bool>) {
+    if let Some(handle) = install() {
+        run_upkeep_every(UPKEEP_INTERVAL, stopping, || handle.run_upkeep()).await;
+    }
+}
+
+async fn run_upkeep_every(
+    interval: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    mut run_upkeep: impl FnMut(),
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => run_upkeep(),
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+    }
+}
+
 /// The Prometheus text of every metric (empty without a recorder).
 pub fn render() -> String {
     match install() {
@@ -224,6 +252,28 @@ pub fn webhook_attempt_hint() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn upkeep_runs_every_interval_until_shutdown() {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = runs.clone();
+        let task = tokio::spawn(run_upkeep_every(Duration::from_secs(5), stopping, move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        tokio::time::sleep(Duration::from_millis(4_900)).await;
+        assert_eq!(
+            runs.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "not before the first interval"
+        );
+        tokio::time::sleep(Duration::from_millis(10_200)).await;
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3, "at 5, 10 and 15 s");
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3, "none after shutdown");
+    }
 
     #[test]
     fn unknown_methods_do_not_become_label_values() {
