@@ -95,30 +95,33 @@ pub(crate) async fn per_call_costs(rounds: usize, run_for: Duration) -> Vec<PerC
         .expect("the benchmark's token is valid");
 
     let mut costs = Vec::new();
-    costs.push(PerCallCost {
-        label: "caller, no identity method (TLS alone): anonymous",
-        per_call: median_async(rounds, run_for, async || {
-            no_method.authenticate(&plain_headers, None).await.is_ok()
+    let callers = [
+        (
+            "caller, no identity method (TLS alone): anonymous",
+            &no_method,
+            &plain_headers,
+            None,
+        ),
+        (
+            "caller from the connection's client certificate (mutual TLS)",
+            &mutual_tls,
+            &plain_headers,
+            Some(&certificate),
+        ),
+        (
+            "caller from a cached JWT (header, SHA-256, cache lookup)",
+            &with_jwt,
+            &token_headers,
+            None,
+        ),
+    ];
+    for (label, methods, headers, certificate) in callers {
+        let per_call = median_async(rounds, run_for, async || {
+            methods.authenticate(headers, certificate).await.is_ok()
         })
-        .await,
-    });
-    costs.push(PerCallCost {
-        label: "caller from the connection's client certificate (mutual TLS)",
-        per_call: median_async(rounds, run_for, async || {
-            mutual_tls
-                .authenticate(&plain_headers, Some(&certificate))
-                .await
-                .is_ok()
-        })
-        .await,
-    });
-    costs.push(PerCallCost {
-        label: "caller from a cached JWT (header, SHA-256, cache lookup)",
-        per_call: median_async(rounds, run_for, async || {
-            with_jwt.authenticate(&token_headers, None).await.is_ok()
-        })
-        .await,
-    });
+        .await;
+        costs.push(PerCallCost { label, per_call });
+    }
     costs.push(PerCallCost {
         label: "trace context: the caller's traceparent read, a child for the Seam request, trace_id for the log",
         per_call: median(rounds, run_for, || {

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tonic::Code;
 
@@ -95,22 +95,74 @@ pub struct RpcLabels {
     method: &'static str,
     service: &'static str,
     kind: &'static str,
+    /// The RPC's place in [`RPCS`]; `RPCS.len()` for `unknown`.
+    index: usize,
+}
+
+/// One RPC's metrics, registered with the recorder once. Looking a metric
+/// up by name and labels (and building its key) is most of what recording
+/// costs, and every call records three or four.
+struct RpcHandles {
+    started: Counter,
+    handling: Histogram,
+    open_streams: Gauge,
+    /// By `Code as usize`, registered at a code's first call.
+    handled: [OnceLock<Counter>; 17],
+}
+
+/// [`RpcHandles`] of every RPC and of `unknown`, by [`RpcLabels::index`],
+/// registered at the first call after [`install`].
+static RPC_HANDLES: OnceLock<Vec<RpcHandles>> = OnceLock::new();
+
+/// Whether [`install`] ran: a recorder (the gateway's, or an embedding
+/// program's installed before it) takes metrics. Until then (no
+/// `--admin-listen`) there is nothing to record into.
+fn recording() -> bool {
+    HANDLE.get().is_some()
 }
 
 impl RpcLabels {
     pub fn of(method: &str) -> Self {
-        match RPCS.iter().find(|(name, _, _)| *name == method) {
-            Some((method, service, streams)) => Self {
-                method,
-                service,
-                kind: if *streams { "server_stream" } else { "unary" },
-            },
+        match RPCS.iter().position(|(name, _, _)| *name == method) {
+            Some(index) => {
+                let (method, service, streams) = &RPCS[index];
+                Self {
+                    method,
+                    service,
+                    kind: if *streams { "server_stream" } else { "unary" },
+                    index,
+                }
+            }
             None => Self {
                 method: "unknown",
                 service: "unknown",
                 kind: "unknown",
+                index: RPCS.len(),
             },
         }
+    }
+
+    /// This RPC's registered metrics, once a recorder is installed.
+    fn handles(&self) -> Option<&'static RpcHandles> {
+        if !recording() {
+            return None;
+        }
+        let all = RPC_HANDLES.get_or_init(|| {
+            let every_rpc = (0..=RPCS.len()).map(|index| {
+                let labels = match RPCS.get(index) {
+                    Some((method, _, _)) => RpcLabels::of(method),
+                    None => RpcLabels::of(""),
+                };
+                RpcHandles {
+                    started: counter!("grpc_server_started_total", "grpc_type" => labels.kind, "grpc_service" => labels.service, "grpc_method" => labels.method),
+                    handling: histogram!("grpc_server_handling_seconds", "grpc_type" => labels.kind, "grpc_service" => labels.service, "grpc_method" => labels.method),
+                    open_streams: gauge!("seam_gateway_open_streams", "grpc_method" => labels.method),
+                    handled: std::array::from_fn(|_| OnceLock::new()),
+                }
+            });
+            every_rpc.collect()
+        });
+        all.get(self.index)
     }
 
     pub fn service(&self) -> &'static str {
@@ -126,17 +178,26 @@ impl RpcLabels {
     }
 
     pub fn started(&self) {
-        counter!("grpc_server_started_total", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method).increment(1);
+        let Some(handles) = self.handles() else {
+            return;
+        };
+        handles.started.increment(1);
         if self.is_stream() {
-            gauge!("seam_gateway_open_streams", "grpc_method" => self.method).increment(1.0);
+            handles.open_streams.increment(1.0);
         }
     }
 
     pub fn handled(&self, code: Code, took: Duration) {
-        counter!("grpc_server_handled_total", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code_name(code)).increment(1);
-        histogram!("grpc_server_handling_seconds", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method).record(took.as_secs_f64());
+        let Some(handles) = self.handles() else {
+            return;
+        };
+        let handled = handles.handled[code as usize].get_or_init(|| {
+            counter!("grpc_server_handled_total", "grpc_type" => self.kind, "grpc_service" => self.service, "grpc_method" => self.method, "grpc_code" => code_name(code))
+        });
+        handled.increment(1);
+        handles.handling.record(took.as_secs_f64());
         if self.is_stream() {
-            gauge!("seam_gateway_open_streams", "grpc_method" => self.method).decrement(1.0);
+            handles.open_streams.decrement(1.0);
         }
     }
 }
@@ -167,6 +228,9 @@ pub fn code_name(code: Code) -> &'static str {
 /// One request to Seam: its route (a static path), and its HTTP status or
 /// `timeout` / `connect_error` / `transport_error`.
 pub fn upstream_request(route: &'static str, status: &str, took: Duration) {
+    if !recording() {
+        return;
+    }
     counter!("seam_upstream_requests_total", "route" => route, "status" => status.to_owned()).increment(1);
     histogram!("seam_upstream_request_duration_seconds", "route" => route).record(took.as_secs_f64());
 }
@@ -279,8 +343,8 @@ mod tests {
     fn unknown_methods_do_not_become_label_values() {
         let labels = RpcLabels::of("../../etc/passwd");
         assert_eq!(
-            (labels.method, labels.service, labels.kind),
-            ("unknown", "unknown", "unknown")
+            (labels.method, labels.service, labels.kind, labels.index),
+            ("unknown", "unknown", "unknown", RPCS.len())
         );
         let lock_door = RpcLabels::of("LockDoor");
         assert!(lock_door.is_stream());
