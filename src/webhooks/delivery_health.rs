@@ -69,9 +69,8 @@ impl DeliveryHealth {
     /// Logs and exports each change of state, until shutdown.
     pub async fn report_changes(&self, mut stopping: watch::Receiver<bool>) {
         loop {
-            tokio::select! {
-                () = self.delivered.notified() => {}
-                _ = stopping.wait_for(|stopping| *stopping) => return,
+            if until_shutdown(&mut stopping, self.delivered.notified()).await.is_none() {
+                return;
             }
             // A wake-up stored by a delivery of the live period just ended.
             if !self.is_live() {
@@ -87,9 +86,11 @@ impl DeliveryHealth {
             loop {
                 let last = self.lock().unwrap_or_else(Instant::now);
                 let expiry = last + self.live_for;
-                tokio::select! {
-                    () = tokio::time::sleep_until(expiry) => {}
-                    _ = stopping.wait_for(|stopping| *stopping) => return,
+                if until_shutdown(&mut stopping, tokio::time::sleep_until(expiry))
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
                 if !self.is_live() {
                     break;
@@ -102,6 +103,14 @@ impl DeliveryHealth {
             metrics::webhook_deliveries_live(false);
             self.reported.send_replace(false);
         }
+    }
+}
+
+/// What `wait` gives, or `None` once shutdown began.
+async fn until_shutdown<T>(stopping: &mut watch::Receiver<bool>, wait: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        outcome = wait => Some(outcome),
+        _ = stopping.wait_for(|stopping| *stopping) => None,
     }
 }
 
